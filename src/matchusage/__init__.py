@@ -1,0 +1,36 @@
+"""matchusage: which users were active in this billing period?
+
+A pure, storage-agnostic engine for per-active-user billing of mentoring
+programs. See https://matchusage.readthedocs.io/ for the guide.
+"""
+
+from __future__ import annotations
+
+from . import exceptions, protocols
+from ._model import Match, Organization, Program, Role, User
+from ._periods import BillingCycle, BillingPeriod, CycleUnit
+from ._source import OrganizationMatches
+from ._usage import (
+    active_users,
+    active_users_by_period,
+    current_active_matches,
+    current_active_users,
+)
+
+__all__ = [
+    "BillingCycle",
+    "BillingPeriod",
+    "CycleUnit",
+    "Match",
+    "Organization",
+    "OrganizationMatches",
+    "Program",
+    "Role",
+    "User",
+    "active_users",
+    "active_users_by_period",
+    "current_active_matches",
+    "current_active_users",
+    "exceptions",
+    "protocols",
+]

@@ -1,0 +1,202 @@
+"""Billing periods and the cycles that generate them from an anchor."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+import attrs
+from dateutil.relativedelta import relativedelta
+
+from ._time import UTC, require_aware, to_micros
+from .exceptions import InvalidCycleError, InvalidPeriodError
+
+
+@attrs.frozen(order=True)
+class BillingPeriod:
+    """One billing period: the half-open span ``[start, end)``.
+
+    Periods are hashable and ordered by start, so they can key dictionaries
+    and be sorted. Two periods are equal when they cover the same instants,
+    whatever the time zones their bounds are written in.
+
+    Args:
+        start: First instant of the period (inclusive, timezone-aware).
+        end: First instant after the period (exclusive, timezone-aware).
+
+    Raises:
+        matchusage.exceptions.InvalidPeriodError: A bound is naive, or the
+            period is empty or reversed.
+    """
+
+    start: datetime
+    end: datetime
+    _start_us: int = attrs.field(init=False, eq=False, order=False, repr=False)
+    _end_us: int = attrs.field(init=False, eq=False, order=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        record = "BillingPeriod"
+        start = to_micros(require_aware(self.start, record, "start", InvalidPeriodError))
+        end = to_micros(require_aware(self.end, record, "end", InvalidPeriodError))
+        if end <= start:
+            raise InvalidPeriodError(
+                record, "end", self.end, f"after start ({self.start.isoformat()})"
+            )
+        object.__setattr__(self, "_start_us", start)
+        object.__setattr__(self, "_end_us", end)
+
+    @property
+    def duration(self) -> timedelta:
+        """The exact elapsed time from start to end."""
+        return timedelta(microseconds=self._end_us - self._start_us)
+
+    def contains(self, instant: datetime) -> bool:
+        """Whether ``start <= instant < end``."""
+        at = to_micros(
+            require_aware(instant, "BillingPeriod.contains", "instant", InvalidPeriodError)
+        )
+        return self._start_us <= at < self._end_us
+
+    def __str__(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+class CycleUnit(str, enum.Enum):
+    """The calendar unit a [`BillingCycle`][matchusage.BillingCycle] counts in."""
+
+    MONTH = "month"
+    WEEK = "week"
+
+
+def _as_stdlib(anchor: Any) -> Any:
+    # pendulum.DateTime subclasses datetime but overrides arithmetic and
+    # replace(); a plain datetime keeps the wall-clock arithmetic predictable.
+    if isinstance(anchor, datetime) and type(anchor) is not datetime:
+        return datetime(
+            anchor.year, anchor.month, anchor.day,
+            anchor.hour, anchor.minute, anchor.second, anchor.microsecond,
+            tzinfo=anchor.tzinfo, fold=anchor.fold,
+        )  # fmt: skip
+    return anchor
+
+
+def _positive(instance: BillingCycle, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidCycleError("BillingCycle", attribute.name, value, "a positive integer")
+
+
+@attrs.frozen
+class BillingCycle:
+    """A subscription's billing cycle: consecutive periods counted from an anchor.
+
+    Boundary *k* is the anchor's wall-clock time plus *k* intervals, in the
+    anchor's time zone. Every boundary is computed from the anchor, never
+    from the previous one, so periods never drift: a cycle anchored on
+    January 31 has boundaries on February 28 (29), March 31, April 30, ...
+    Wall-clock times that a DST change skips move forward by the length of
+    the gap; repeated wall-clock times take their first occurrence. Periods
+    tile time: each one ends exactly where the next starts.
+
+    Build cycles with [`monthly`][matchusage.BillingCycle.monthly],
+    [`yearly`][matchusage.BillingCycle.yearly] or
+    [`weekly`][matchusage.BillingCycle.weekly].
+
+    Args:
+        anchor: The start of one period (usually the subscription's start);
+            timezone-aware, stdlib or pendulum.
+        unit: The calendar unit periods are counted in.
+        every: Number of units per period.
+
+    Raises:
+        matchusage.exceptions.InvalidCycleError: The anchor is naive or
+            *every* is not a positive integer.
+    """
+
+    anchor: datetime = attrs.field(converter=_as_stdlib)
+    unit: CycleUnit = attrs.field(converter=CycleUnit)
+    every: int = attrs.field(default=1, validator=_positive)
+    _anchor_us: int = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        require_aware(self.anchor, "BillingCycle", "anchor", InvalidCycleError)
+        object.__setattr__(self, "_anchor_us", to_micros(self.anchor))
+
+    @classmethod
+    def monthly(cls, anchor: datetime, every: int = 1) -> BillingCycle:
+        """Periods of *every* calendar months (3 for quarterly, 6 for semiannual)."""
+        return cls(anchor, CycleUnit.MONTH, every)
+
+    @classmethod
+    def yearly(cls, anchor: datetime) -> BillingCycle:
+        """Periods of one calendar year; a February 29 anchor gives February 28 in common years."""
+        return cls(anchor, CycleUnit.MONTH, 12)
+
+    @classmethod
+    def weekly(cls, anchor: datetime, every: int = 1) -> BillingCycle:
+        """Periods of *every* weeks of wall-clock time (same weekday and time of day)."""
+        return cls(anchor, CycleUnit.WEEK, every)
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The time zone the boundaries follow: the anchor's."""
+        assert self.anchor.tzinfo is not None  # checked at construction
+        return self.anchor.tzinfo
+
+    def boundary(self, index: int) -> datetime:
+        """The start of period *index*; period 0 starts at the anchor."""
+        wall = self.anchor.replace(tzinfo=None)
+        if self.unit is CycleUnit.MONTH:
+            wall += relativedelta(months=index * self.every)
+        else:
+            wall += timedelta(weeks=index * self.every)
+        zone = self.timezone
+        # A round trip through UTC resolves a skipped wall time (moved forward
+        # by the gap) and a repeated one (the anchor's fold picks which).
+        return wall.replace(tzinfo=zone, fold=self.anchor.fold).astimezone(UTC).astimezone(zone)
+
+    def period(self, index: int) -> BillingPeriod:
+        """Period number *index*: negative indexes lie before the anchor."""
+        return BillingPeriod(self.boundary(index), self.boundary(index + 1))
+
+    def index_of(self, instant: datetime) -> int:
+        """The index of the period that contains *instant*."""
+        at = to_micros(require_aware(instant, "BillingCycle", "instant", InvalidCycleError))
+        if self.unit is CycleUnit.MONTH:
+            local = instant.astimezone(self.timezone)
+            months = (local.year - self.anchor.year) * 12 + local.month - self.anchor.month
+            index = months // self.every
+        else:
+            index = (at - self._anchor_us) // (self.every * 7 * 86_400_000_000)
+        # The estimate is off by at most one period (day of month, DST).
+        while to_micros(self.boundary(index)) > at:
+            index -= 1
+        while to_micros(self.boundary(index + 1)) <= at:
+            index += 1
+        return index
+
+    def period_containing(self, instant: datetime) -> BillingPeriod:
+        """The period with ``start <= instant < end``."""
+        return self.period(self.index_of(instant))
+
+    def closed_periods(self, *, before: datetime, count: int) -> list[BillingPeriod]:
+        """The last *count* periods that ended at or before *before*, oldest first.
+
+        A period ending exactly at *before* is closed; the period containing
+        *before* is still open and is not included.
+        """
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise InvalidCycleError(
+                "BillingCycle.closed_periods", "count", count, "a non-negative integer"
+            )
+        current = self.index_of(before)
+        return [self.period(index) for index in range(current - count, current)]
+
+    def periods(self, start: datetime, end: datetime) -> Iterator[BillingPeriod]:
+        """Iterate, oldest first, over the periods that overlap ``[start, end)``."""
+        end_us = to_micros(require_aware(end, "BillingCycle.periods", "end", InvalidCycleError))
+        index = self.index_of(start)
+        while to_micros(self.boundary(index)) < end_us:
+            yield self.period(index)
+            index += 1
