@@ -19,8 +19,8 @@ def _demo() -> int:
     for program in repository.programs(organization.id):
         source = OrganizationMatches(repository, organization.id, program.id)
         current = current_active_matches(source, at=EXAMPLE_NOW)
-        users = {user for match in current for user in match.participants}
-        print(f"  {program.name:<24} {len(current):>4} matches {len(users):>4} users")
+        people = {user for match in current for user in match.participants}
+        print(f"  {program.name:<24} {len(current):>4} matches {len(people):>4} users")
     print("\nActive users over the last 6 billing periods:")
     periods = organization.cycle.closed_periods(before=EXAMPLE_NOW, count=6)
     source = OrganizationMatches(repository, organization.id)

@@ -45,7 +45,7 @@ def example_repository(seed: int = 2026) -> InMemoryRepository:
     repository = InMemoryRepository()
     repository.add(organization, *programs, *users)
     first = datetime(2024, 11, 15, tzinfo=anchor.tzinfo)
-    span = (EXAMPLE_NOW - first).total_seconds()
+    span = EXAMPLE_NOW.timestamp() - first.timestamp()
     for n in range(1, 241):
         program = rng.choice(programs)
         started = first + timedelta(seconds=rng.uniform(0, span))

@@ -1,0 +1,154 @@
+"""Hypothesis strategies for matchusage's records.
+
+Instants are drawn from a coarse grid (whole hours over a few months) so
+that generated matches and periods often share boundaries exactly: the
+edge cases of the counting rules live there.
+
+```python
+from hypothesis import given
+from matchusage.testing import strategies as mst
+
+@given(mst.match_lists(), mst.billing_periods())
+def test_something(matches, period): ...
+```
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from hypothesis import strategies as st
+
+from .._model import Match, Role
+from .._periods import BillingCycle, BillingPeriod
+from .._time import UTC
+
+__all__ = [
+    "PROGRAM_IDS",
+    "USER_IDS",
+    "ZONES",
+    "aware_datetimes",
+    "billing_cycles",
+    "billing_periods",
+    "match_lists",
+    "matches",
+    "time_zones",
+]
+
+ZONES = (
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Sao_Paulo",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",  # a half-hour DST shift
+    "Pacific/Chatham",
+    "America/St_Johns",
+)
+"""Time zones the strategies draw from: whole, half and quarter hour offsets and DST rules."""
+
+USER_IDS = st.sampled_from([f"u{n}" for n in range(8)])
+"""A small pool of user ids, so generated matches share users."""
+PROGRAM_IDS = st.sampled_from(["p1", "p2", "p3"])
+"""A small pool of program ids."""
+
+_ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)
+_GRID_HOURS = 24 * 120
+
+
+def time_zones() -> st.SearchStrategy[tzinfo]:
+    """IANA zones from [`ZONES`][matchusage.testing.strategies.ZONES]."""
+    return st.sampled_from(ZONES).map(ZoneInfo)
+
+
+def aware_datetimes(hours: int = _GRID_HOURS) -> st.SearchStrategy[datetime]:
+    """Aware datetimes on a whole-hour grid of *hours* hours from 2024-01-01 UTC.
+
+    Each is expressed in a random zone of
+    [`ZONES`][matchusage.testing.strategies.ZONES]; the instant is what counts.
+    """
+    return st.builds(
+        lambda h, zone: (_ORIGIN + timedelta(hours=h)).astimezone(zone),
+        st.integers(0, hours),
+        time_zones(),
+    )
+
+
+def billing_periods() -> st.SearchStrategy[BillingPeriod]:
+    """Non-empty billing periods on the grid."""
+    return (
+        st.tuples(aware_datetimes(), aware_datetimes())
+        .filter(lambda b: b[0] != b[1])
+        .map(lambda b: BillingPeriod(start=min(b), end=max(b)))
+    )
+
+
+@st.composite
+def matches(
+    draw: st.DrawFn,
+    *,
+    ids: st.SearchStrategy[str] | None = None,
+    users: st.SearchStrategy[str] = USER_IDS,
+    programs: st.SearchStrategy[str] = PROGRAM_IDS,
+) -> Match:
+    """Matches on the grid: ongoing, ended, zero-length and group matches.
+
+    Args:
+        ids: Strategy for the match id (default: short random ids).
+        users: Strategy for participant ids; a small pool makes users share matches.
+        programs: Strategy for program ids.
+    """
+    start = draw(aware_datetimes())
+    kind = draw(st.sampled_from(["ongoing", "ended", "ended", "zero-length"]))
+    end: datetime | None = None
+    if kind == "ended":
+        end = start + timedelta(hours=draw(st.integers(1, _GRID_HOURS)))
+    elif kind == "zero-length":
+        end = start
+    people = draw(st.frozensets(users, min_size=1, max_size=4))
+    roles = {user: draw(st.sampled_from(Role)) for user in people if draw(st.booleans())}
+    match_id = draw(ids if ids is not None else st.text("abcdef0123456789", min_size=1, max_size=6))
+    return Match(
+        id=match_id,
+        program_id=draw(programs),
+        participants=people,
+        started_at=start,
+        ended_at=end,
+        roles=roles,
+    )
+
+
+def match_lists(max_size: int = 25) -> st.SearchStrategy[list[Match]]:
+    """Lists of matches with unique ids."""
+    return st.lists(matches(), max_size=max_size, unique_by=lambda m: m.id)
+
+
+@st.composite
+def billing_cycles(draw: st.DrawFn) -> BillingCycle:
+    """Monthly, multi-month, yearly and weekly cycles anchored in many zones.
+
+    Anchors favour the awkward days (28th to 31st, February 29) and times
+    near DST changes.
+    """
+    zone = draw(time_zones())
+    year = draw(st.integers(2019, 2026))
+    month = draw(st.integers(1, 12))
+    day = draw(st.one_of(st.integers(1, 28), st.integers(28, 31)))
+    if month == 2 and day > 28:
+        day = 29 if year % 4 == 0 else 28
+    elif day == 31 and month in (4, 6, 9, 11):
+        day = 30
+    hour = draw(st.sampled_from([0, 1, 2, 3, 12, 23]))
+    minute = draw(st.sampled_from([0, 30, 45]))
+    anchor = datetime(
+        year, month, day, hour, minute, tzinfo=zone, fold=draw(st.sampled_from([0, 1]))
+    )
+    kind = draw(st.sampled_from(["monthly", "quarterly", "yearly", "weekly", "biweekly"]))
+    if kind == "monthly":
+        return BillingCycle.monthly(anchor)
+    if kind == "quarterly":
+        return BillingCycle.monthly(anchor, every=3)
+    if kind == "yearly":
+        return BillingCycle.yearly(anchor)
+    return BillingCycle.weekly(anchor, every=1 if kind == "weekly" else 2)
