@@ -41,7 +41,7 @@ def _validate_id(instance: Any, attribute: attrs.Attribute[Any], value: object) 
 class User:
     """A person who can take part in matches.
 
-    Args:
+    Attributes:
         id: The user's unique id.
         name: Display name, used in exports.
         email: Email address, used in exports.
@@ -56,7 +56,7 @@ class User:
 class Program:
     """A mentoring program of an organization; matches are made inside a program.
 
-    Args:
+    Attributes:
         id: The program's unique id.
         organization_id: The organization that runs the program.
         name: Display name.
@@ -80,7 +80,7 @@ def _zone(name: object) -> tzinfo:
 class Organization:
     """The billed customer: it runs programs and has one billing cycle.
 
-    Args:
+    Attributes:
         id: The organization's unique id.
         name: Display name.
         timezone: IANA time zone name, e.g. ``"Europe/Paris"``.
@@ -140,7 +140,7 @@ class Match:
     that overlaps a billing period by a positive amount is active in that
     period.
 
-    Args:
+    Attributes:
         id: The match's unique id.
         program_id: The program the match belongs to.
         participants: The ids of the users in the match (one mentor and one

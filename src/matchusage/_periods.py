@@ -22,7 +22,7 @@ class BillingPeriod:
     and be sorted. Two periods are equal when they cover the same instants,
     whatever the time zones their bounds are written in.
 
-    Args:
+    Attributes:
         start: First instant of the period (inclusive, timezone-aware).
         end: First instant after the period (exclusive, timezone-aware).
 
@@ -103,7 +103,7 @@ class BillingCycle:
     [`yearly`][matchusage.BillingCycle.yearly] or
     [`weekly`][matchusage.BillingCycle.weekly].
 
-    Args:
+    Attributes:
         anchor: The start of one period (usually the subscription's start);
             timezone-aware, stdlib or pendulum.
         unit: The calendar unit periods are counted in.
@@ -194,9 +194,14 @@ class BillingCycle:
         return [self.period(index) for index in range(current - count, current)]
 
     def periods(self, start: datetime, end: datetime) -> Iterator[BillingPeriod]:
-        """Iterate, oldest first, over the periods that overlap ``[start, end)``."""
+        """Iterate, oldest first, over the periods that overlap ``[start, end)``.
+
+        An empty or reversed span overlaps nothing.
+        """
         end_us = to_micros(require_aware(end, "BillingCycle.periods", "end", InvalidCycleError))
         index = self.index_of(start)
+        if end_us <= to_micros(start):
+            return
         while to_micros(self.boundary(index)) < end_us:
             yield self.period(index)
             index += 1

@@ -23,7 +23,7 @@ class OrganizationMatches:
     matchusage.active_users(source, period)
     ```
 
-    Args:
+    Attributes:
         repository: Any [`MatchRepository`][matchusage.protocols.MatchRepository].
         organization_id: The organization whose matches count.
         program_id: Only this program's matches, if given.

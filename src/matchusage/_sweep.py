@@ -51,7 +51,7 @@ class Sweep:
     counts and the evidence behind each user come from the same single pass.
     """
 
-    __slots__ = ("_bounds", "_buckets", "_by_user", "_span", "_users", "periods")
+    __slots__ = ("_bounds", "_bucket_union", "_buckets", "_by_user", "_span", "_users", "periods")
 
     def __init__(self, matches: Iterable[Match], periods: Iterable[BillingPeriod]) -> None:
         self.periods = check_periods(periods)
@@ -63,6 +63,7 @@ class Sweep:
                       for p in self.periods}  # fmt: skip
         self._buckets = _place(matches, bounds)
         self._users: dict[BillingPeriod, frozenset[str]] = {}
+        self._bucket_union: dict[tuple[int, int], frozenset[str]] = {}
         self._by_user: dict[str, list[tuple[int, int, Match]]] | None = None
 
     def _ranges_meeting(self, period: BillingPeriod) -> Iterable[tuple[int, int]]:
@@ -73,14 +74,19 @@ class Sweep:
         """The ids of the users active in *period* (one of the swept periods)."""
         users = self._users.get(period)
         if users is None:
-            users = frozenset().union(
-                *(
-                    participants
-                    for key in self._ranges_meeting(period)
-                    for participants in map(_participants, self._buckets[key])
-                )
-            )
+            # Copying the largest set first and merging the rest into it is about
+            # twice as fast as growing an empty set.
+            parts = sorted(map(self._bucket_users, self._ranges_meeting(period)), key=len)
+            users = parts.pop().union(*parts) if parts else frozenset()
             self._users[period] = users
+        return users
+
+    def _bucket_users(self, key: tuple[int, int]) -> frozenset[str]:
+        users = self._bucket_union.get(key)
+        if users is None:
+            users = self._bucket_union[key] = frozenset().union(
+                *map(_participants, self._buckets[key])
+            )
         return users
 
     def matches(self, period: BillingPeriod) -> list[Match]:

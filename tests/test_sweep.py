@@ -1,0 +1,46 @@
+"""The sweep keeps the evidence behind every active user."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from matchusage import BillingPeriod, Match
+from matchusage._sweep import Sweep
+from matchusage.testing import strategies as mst
+
+
+@given(mst.match_lists(), st.lists(mst.billing_periods(), min_size=1, max_size=4))
+def test_evidence_exists_exactly_for_active_users(
+    matches: list[Match], periods: list[BillingPeriod]
+) -> None:
+    """A user has evidence in a period iff active; evidence is their overlapping matches."""
+    sweep = Sweep(matches, periods)
+    everyone = {user for m in matches for user in m.participants}
+    for period in periods:
+        for user in everyone:
+            evidence = sweep.evidence(user, period)
+            expected = sorted(
+                (
+                    m
+                    for m in matches
+                    if user in m.participants
+                    and m.started_at < period.end
+                    and (m.ended_at is None or m.ended_at > period.start)
+                    and m.ended_at != m.started_at
+                ),
+                key=lambda m: (m.started_at, m.id),
+            )
+            assert expected == evidence
+            assert bool(evidence) == (user in sweep.users(period))
+
+
+@given(mst.match_lists(), mst.billing_periods())
+def test_matches_of_a_period_are_those_overlapping_it(
+    matches: list[Match], period: BillingPeriod
+) -> None:
+    sweep = Sweep(matches, [period])
+
+    assert sorted(m.id for m in sweep.matches(period)) == sorted(
+        m.id for m in matches if sweep.evidence(next(iter(m.participants)), period).count(m)
+    )
