@@ -45,6 +45,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def benchmarks(session: nox.Session) -> None:
-    """Run the benchmarks (slow; never part of the tests)."""
+    """Run one benchmark script: ``nox -s benchmarks -- benchmarks/bench_sweep.py``."""
     session.install("-e", ".[numpy,sql,postgresql,benchmark]")
-    session.run("python", "benchmarks/run.py", *session.posargs)
+    script, *args = session.posargs or ["benchmarks/bench_sweep.py"]
+    session.run("python", script, *args)
