@@ -32,7 +32,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check the library with mypy --strict."""
-    session.install("-e", ".[lint,sql,numpy]")
+    session.install("-e", ".[lint,test]")
     session.run("mypy", "--strict", "src/")
 
 

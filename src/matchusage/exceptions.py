@@ -13,14 +13,20 @@ except ValueError:  # or matchusage.exceptions.MatchUsageError
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
+    "CorruptSnapshotError",
+    "DocumentUnavailableError",
     "DuplicateMatchError",
     "InvalidCycleError",
     "InvalidMatchError",
     "InvalidPeriodError",
     "InvalidRecordError",
     "MatchUsageError",
+    "PeriodNotClosedError",
     "UnknownRecordError",
+    "UsageConflictError",
 ]
 
 
@@ -85,3 +91,55 @@ class DuplicateMatchError(MatchUsageError, ValueError):
 
 class UnknownRecordError(MatchUsageError, LookupError):
     """A record referenced by id does not exist (an unknown program, organization or user)."""
+
+
+class UsageConflictError(MatchUsageError, ValueError):
+    """Usage was reported again under an idempotency key with a different quantity or period.
+
+    Reporting the same key with the same organization, period and quantity is
+    a no-op; anything else would bill a period twice (or differently), so it
+    is refused and nothing changes.
+
+    Attributes:
+        idempotency_key: The reused key.
+        reported: The quantity stored under the key.
+        attempted: The quantity of the refused report.
+    """
+
+    def __init__(
+        self, idempotency_key: str, reported: int, attempted: int, detail: str = ""
+    ) -> None:
+        self.idempotency_key = idempotency_key
+        self.reported = reported
+        self.attempted = attempted
+        super().__init__(
+            f"usage under idempotency key {idempotency_key!r} was already reported "
+            f"with quantity {reported}; refusing quantity {attempted}{detail}"
+        )
+
+
+class PeriodNotClosedError(MatchUsageError, ValueError):
+    """A billing period was closed before its end (plus the grace window) had passed.
+
+    Attributes:
+        organization_id: The organization whose period it is.
+        period: The period that is still open.
+        closes_at: The first instant at which the period may be closed.
+    """
+
+    def __init__(self, organization_id: str, period: object, closes_at: datetime) -> None:
+        self.organization_id = organization_id
+        self.period = period
+        self.closes_at = closes_at
+        super().__init__(
+            f"Organization {organization_id!r}: period {period} is still open; "
+            f"it can be closed from {closes_at.isoformat()}"
+        )
+
+
+class DocumentUnavailableError(MatchUsageError, LookupError):
+    """An invoice document does not exist (yet), e.g. the receipt of an unpaid invoice."""
+
+
+class CorruptSnapshotError(MatchUsageError, ValueError):
+    """A stored usage snapshot does not match its own fingerprint: it was altered in storage."""

@@ -6,9 +6,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from ._billing import (
+    BillingDetails,
+    DocumentKind,
+    Invoice,
+    InvoiceDocument,
+    PaymentMethod,
+    Plan,
+    UsageReport,
+)
 from ._model import Match, Organization, Program, User
+from ._periods import BillingPeriod
+from ._snapshots import UsageSnapshot
 
-__all__ = ["MatchRepository", "MatchSource"]
+__all__ = ["BillingProvider", "MatchRepository", "MatchSource", "SnapshotStore"]
 
 
 @runtime_checkable
@@ -80,4 +91,112 @@ class MatchRepository(Protocol):
 
     def users(self, user_ids: Iterable[str]) -> Mapping[str, User]:
         """Return the users with the given ids that exist, keyed by id."""
+        ...
+
+
+@runtime_checkable
+class BillingProvider(Protocol):
+    """A billing service: the plan and payment data the portal shows, and where usage goes.
+
+    An adapter implements this port over a real billing service (see the
+    guide "Writing a provider adapter");
+    [`InMemoryBillingProvider`][matchusage.memory.InMemoryBillingProvider] is
+    the complete reference implementation. Check an adapter with
+    [`BillingProviderContract`][matchusage.testing.contracts.BillingProviderContract].
+
+    Every method raises
+    [`UnknownRecordError`][matchusage.exceptions.UnknownRecordError] for an
+    organization the provider has no customer for.
+    """
+
+    def plan(self, organization_id: str) -> Plan:
+        """Return the organization's current plan (its renewal instant if the provider knows it)."""
+        ...
+
+    def payment_method(self, organization_id: str) -> PaymentMethod | None:
+        """Return the payment method on file, or ``None``; never a full card number."""
+        ...
+
+    def billing_details(self, organization_id: str) -> BillingDetails | None:
+        """Return the billing and shipping details, or ``None`` if none were given."""
+        ...
+
+    def invoices(self, organization_id: str) -> Sequence[Invoice]:
+        """Return the organization's invoices, newest first (by issue instant, then number)."""
+        ...
+
+    def invoice_document(
+        self, organization_id: str, invoice_number: str, kind: DocumentKind
+    ) -> InvoiceDocument:
+        """Return a document of an invoice: the invoice itself, or its receipt once paid.
+
+        Raises:
+            matchusage.exceptions.UnknownRecordError: The organization has no
+                invoice with that number.
+            matchusage.exceptions.DocumentUnavailableError: The document does
+                not exist (yet): the receipt of an unpaid invoice.
+        """
+        ...
+
+    def report_usage(
+        self,
+        organization_id: str,
+        period: BillingPeriod,
+        quantity: int,
+        *,
+        idempotency_key: str,
+    ) -> UsageReport:
+        """Bill *quantity* active users for *period*, at most once per *idempotency_key*.
+
+        Reporting a key again with the same organization, period and quantity
+        changes nothing and returns the first report's acknowledgement, for
+        as long as the provider keeps invoices: this is what makes closing a
+        period safe to retry.
+
+        Raises:
+            matchusage.exceptions.UsageConflictError: The key was already
+                used with a different quantity, period or organization.
+        """
+        ...
+
+
+@runtime_checkable
+class SnapshotStore(Protocol):
+    """Durable storage of [`UsageSnapshot`][matchusage.UsageSnapshot]s and of the reports made.
+
+    Snapshots are written once and never rewritten: [`add`][matchusage.protocols.SnapshotStore.add]
+    keeps an existing snapshot and returns it. Implementations:
+    [`InMemorySnapshotStore`][matchusage.memory.InMemorySnapshotStore] and
+    [`SQLSnapshotStore`][matchusage.sql.SQLSnapshotStore].
+    """
+
+    def add(self, snapshot: UsageSnapshot) -> UsageSnapshot:
+        """Store *snapshot* unless its organization and period have one; return the stored one.
+
+        The check and the write are atomic: of two concurrent closers, one
+        snapshot wins and both get it back.
+        """
+        ...
+
+    def get(self, organization_id: str, period: BillingPeriod) -> UsageSnapshot | None:
+        """Return the snapshot of an organization's period, or ``None``."""
+        ...
+
+    def snapshots(self, organization_id: str) -> Sequence[UsageSnapshot]:
+        """Return every snapshot of an organization, oldest period first."""
+        ...
+
+    def record_report(self, report: UsageReport) -> UsageReport:
+        """Record that a snapshot's usage was reported; return the recorded report.
+
+        Recording a period again keeps the first record and returns it.
+
+        Raises:
+            matchusage.exceptions.UnknownRecordError: No snapshot exists for
+                the report's organization and period.
+        """
+        ...
+
+    def report(self, organization_id: str, period: BillingPeriod) -> UsageReport | None:
+        """Return the recorded report of an organization's period, or ``None``."""
         ...

@@ -1,0 +1,346 @@
+"""The values a billing provider hands over: plan, payment method, details, invoices."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from ._periods import BillingPeriod
+from ._pricing import (
+    InvoiceLine,
+    PriceTier,
+    TierMode,
+    check_currency,
+    check_tiers,
+    price_lines,
+    to_money,
+)
+from ._pricing import check_count as _count
+from ._time import is_aware
+from .exceptions import InvalidRecordError
+
+
+def _name(instance: Any) -> str:
+    return type(instance).__name__
+
+
+def _text(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRecordError(_name(instance), attribute.name, value, "a non-empty string")
+
+
+def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _text(instance, attribute, value)
+
+
+def _aware(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not is_aware(value):
+        raise InvalidRecordError(
+            _name(instance), attribute.name, value, "a timezone-aware datetime"
+        )
+
+
+def _optional_aware(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _aware(instance, attribute, value)
+
+
+def _period(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, BillingPeriod):
+        raise InvalidRecordError(_name(instance), attribute.name, value, "a BillingPeriod")
+
+
+def _currency(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_currency(_name(instance), value)
+
+
+def _plan_unit_price(value: object) -> Decimal:
+    return to_money("Plan", "unit_price", value)
+
+
+def _invoice_amount(value: object) -> Decimal:
+    return to_money("Invoice", "amount", value)
+
+
+def _plan_tiers(value: Iterable[PriceTier]) -> tuple[PriceTier, ...]:
+    return check_tiers("Plan", value)
+
+
+@attrs.frozen
+class Plan:
+    """The plan an organization is subscribed to, and how it prices active users.
+
+    Without tiers every active user costs *unit_price*. With tiers, users are
+    priced by the tiers (see [`TierMode`][matchusage.TierMode]) and users above
+    the last tier cost *unit_price*. A *minimum_quantity* bills at least that
+    many users.
+
+    Attributes:
+        name: Display name, e.g. ``"Team"``.
+        unit_price: Price per active user (beyond the last tier, if any).
+        currency: ISO 4217 code; amounts are rounded to its minor unit.
+        interval: How often the plan bills, as shown to people, e.g. ``"month"``.
+        renews_at: When the subscription next renews, if the provider knows;
+            otherwise the portal takes the end of the current billing period.
+        tiers: Optional [`PriceTier`][matchusage.PriceTier]s with increasing bounds.
+        tier_mode: How the tiers apply.
+        minimum_quantity: The least number of active users billed.
+    """
+
+    name: str = attrs.field(validator=_text)
+    unit_price: Decimal = attrs.field(converter=_plan_unit_price)
+    currency: str = attrs.field(validator=_currency)
+    interval: str = attrs.field(default="month", validator=_text)
+    renews_at: datetime | None = attrs.field(default=None, validator=_optional_aware)
+    tiers: tuple[PriceTier, ...] = attrs.field(default=(), converter=_plan_tiers)
+    tier_mode: TierMode = attrs.field(default=TierMode.GRADUATED, converter=TierMode)
+    minimum_quantity: int = attrs.field(default=0, validator=_count)
+
+    def lines(self, quantity: int) -> tuple[InvoiceLine, ...]:
+        """The invoice lines billing *quantity* active users on this plan."""
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+            raise InvalidRecordError("Plan.lines", "quantity", quantity, "a non-negative integer")
+        return price_lines(
+            quantity,
+            unit_price=self.unit_price,
+            currency=self.currency,
+            tiers=self.tiers,
+            mode=self.tier_mode,
+            minimum_quantity=self.minimum_quantity,
+        )
+
+    def amount(self, quantity: int) -> Decimal:
+        """What *quantity* active users cost on this plan (the sum of the rounded lines)."""
+        return sum((line.amount for line in self.lines(quantity)), Decimal(0))
+
+
+_LAST4 = re.compile(r"[0-9]{4}")
+
+
+@attrs.frozen
+class PaymentMethod:
+    """The payment method on file, as a portal may show it: never a full card number.
+
+    Attributes:
+        brand: Card brand or payment type, e.g. ``"visa"`` or ``"sepa_debit"``.
+        last4: The last four digits, exactly four.
+        exp_month: Expiry month (1-12), if the method expires.
+        exp_year: Expiry year (four digits), if the method expires.
+    """
+
+    brand: str = attrs.field(validator=_text)
+    last4: str = attrs.field()
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+    @last4.validator
+    def _check_last4(self, attribute: attrs.Attribute[str], value: object) -> None:
+        if not isinstance(value, str) or not _LAST4.fullmatch(value):
+            shown = value if not isinstance(value, str) or len(value) <= 4 else "<redacted>"
+            raise InvalidRecordError("PaymentMethod", "last4", shown, "exactly four digits")
+
+    def __attrs_post_init__(self) -> None:
+        month, year = self.exp_month, self.exp_year
+        if (month is None) != (year is None):
+            raise InvalidRecordError(
+                "PaymentMethod", "exp_year", year, "given together with exp_month"
+            )
+        if month is not None and (not isinstance(month, int) or not 1 <= month <= 12):
+            raise InvalidRecordError("PaymentMethod", "exp_month", month, "a month from 1 to 12")
+        if year is not None and (not isinstance(year, int) or not 1000 <= year <= 9999):
+            raise InvalidRecordError("PaymentMethod", "exp_year", year, "a four-digit year")
+
+    @property
+    def expiry(self) -> str | None:
+        """The expiry as ``MM/YYYY``, or ``None``."""
+        if self.exp_month is None:
+            return None
+        return f"{self.exp_month:02d}/{self.exp_year}"
+
+    def is_expired(self, at: datetime) -> bool:
+        """Whether the method has expired at *at* (cards work through their expiry month)."""
+        if self.exp_month is None or self.exp_year is None:
+            return False
+        return (at.year, at.month) > (self.exp_year, self.exp_month)
+
+
+@attrs.frozen
+class Address:
+    """A postal address.
+
+    Attributes:
+        line1: Street and number.
+        city: City.
+        postal_code: Postal code.
+        country: ISO 3166-1 alpha-2 country code, e.g. ``"DE"``.
+        line2: Optional second line.
+        region: Optional state or region.
+    """
+
+    line1: str = attrs.field(validator=_text)
+    city: str = attrs.field(validator=_text)
+    postal_code: str
+    country: str = attrs.field()
+    line2: str = ""
+    region: str = ""
+
+    @country.validator
+    def _check_country(self, attribute: attrs.Attribute[str], value: object) -> None:
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{2}", value):
+            raise InvalidRecordError("Address", "country", value, "an ISO 3166-1 code like 'DE'")
+
+    def lines(self) -> list[str]:
+        """The address as printed, one string per line."""
+        locality = " ".join(part for part in (self.postal_code, self.city) if part)
+        return [
+            part for part in (self.line1, self.line2, locality, self.region, self.country) if part
+        ]
+
+
+def _optional_address(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, Address):
+        raise InvalidRecordError(_name(instance), attribute.name, value, "an Address or None")
+
+
+@attrs.frozen
+class BillingDetails:
+    """Who invoices are addressed to and where goods would be shipped.
+
+    Attributes:
+        name: The billed legal name.
+        email: Where invoices are sent.
+        address: The billing address.
+        shipping_address: The shipping address, if different from the billing one.
+        tax_id: VAT number or other tax id, if any.
+    """
+
+    name: str = attrs.field(validator=_text)
+    email: str = attrs.field()
+    address: Address | None = attrs.field(default=None, validator=_optional_address)
+    shipping_address: Address | None = attrs.field(default=None, validator=_optional_address)
+    tax_id: str | None = attrs.field(default=None, validator=_optional_text)
+
+    @email.validator
+    def _check_email(self, attribute: attrs.Attribute[str], value: object) -> None:
+        if not isinstance(value, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
+            raise InvalidRecordError("BillingDetails", "email", value, "an email address")
+
+
+class InvoiceStatus(str, enum.Enum):
+    """Where an invoice stands."""
+
+    OPEN = "open"
+    """Issued and awaiting payment."""
+    PAID = "paid"
+    """Paid: its receipt can be downloaded."""
+    VOID = "void"
+    """Cancelled; it is not owed."""
+
+
+class DocumentKind(str, enum.Enum):
+    """Which document of an invoice to download."""
+
+    INVOICE = "invoice"
+    RECEIPT = "receipt"
+
+
+def _lines(value: Iterable[InvoiceLine]) -> tuple[InvoiceLine, ...]:
+    lines = tuple(value)
+    for line in lines:
+        if not isinstance(line, InvoiceLine):
+            raise InvalidRecordError("Invoice", "lines", line, "an InvoiceLine")
+    return lines
+
+
+@attrs.frozen
+class Invoice:
+    """One invoice of an organization, as the invoice history shows it.
+
+    Attributes:
+        number: The invoice number, unique at the provider.
+        organization_id: The billed organization.
+        issued_at: When it was issued.
+        period: The billing period it bills.
+        quantity: The number of active users reported for the period.
+        amount: The total due.
+        currency: ISO 4217 code of *amount*.
+        status: Open, paid or void.
+        lines: The invoice lines, if the provider gives them; their amounts
+            add up to *amount*.
+        paid_at: When it was paid, for a paid invoice.
+    """
+
+    number: str = attrs.field(validator=_text)
+    organization_id: str = attrs.field(validator=_text)
+    issued_at: datetime = attrs.field(validator=_aware)
+    period: BillingPeriod = attrs.field(validator=_period)
+    quantity: int = attrs.field(validator=_count)
+    amount: Decimal = attrs.field(converter=_invoice_amount)
+    currency: str = attrs.field(validator=_currency)
+    status: InvoiceStatus = attrs.field(default=InvoiceStatus.OPEN, converter=InvoiceStatus)
+    lines: tuple[InvoiceLine, ...] = attrs.field(default=(), converter=_lines)
+    paid_at: datetime | None = attrs.field(default=None, validator=_optional_aware)
+
+    def __attrs_post_init__(self) -> None:
+        record = f"Invoice {self.number!r}"
+        if self.lines and sum(line.amount for line in self.lines) != self.amount:
+            raise InvalidRecordError(record, "amount", self.amount, "the sum of the line amounts")
+        if (self.status is InvoiceStatus.PAID) != (self.paid_at is not None):
+            raise InvalidRecordError(
+                record, "paid_at", self.paid_at, "set exactly when the status is 'paid'"
+            )
+
+    @property
+    def documents(self) -> tuple[DocumentKind, ...]:
+        """The documents that can be downloaded: the invoice, and the receipt once paid."""
+        if self.status is InvoiceStatus.PAID:
+            return (DocumentKind.INVOICE, DocumentKind.RECEIPT)
+        return (DocumentKind.INVOICE,)
+
+
+@attrs.frozen
+class InvoiceDocument:
+    """A downloadable document: an invoice or a receipt.
+
+    Attributes:
+        kind: Invoice or receipt.
+        invoice_number: The invoice it belongs to.
+        content: The file's bytes.
+        media_type: Its MIME type, e.g. ``"application/pdf"``.
+        file_name: A file name to offer for download.
+    """
+
+    kind: DocumentKind = attrs.field(converter=DocumentKind)
+    invoice_number: str = attrs.field(validator=_text)
+    content: bytes = attrs.field(repr=lambda c: f"<{len(c)} bytes>")
+    media_type: str = attrs.field(validator=_text)
+    file_name: str = attrs.field(validator=_text)
+
+
+@attrs.frozen
+class UsageReport:
+    """The provider's acknowledgement of a period's reported usage.
+
+    Attributes:
+        organization_id: The organization billed.
+        period: The billing period the usage is for.
+        quantity: The number of active users reported.
+        idempotency_key: The key the usage was reported under.
+        reference: The provider's id for what the report produced (the
+            in-memory provider: the invoice number).
+        reported_at: When the provider first accepted the report.
+    """
+
+    organization_id: str = attrs.field(validator=_text)
+    period: BillingPeriod = attrs.field(validator=_period)
+    quantity: int = attrs.field(validator=_count)
+    idempotency_key: str = attrs.field(validator=_text)
+    reference: str = attrs.field(validator=_text)
+    reported_at: datetime = attrs.field(validator=_aware)

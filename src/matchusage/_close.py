@@ -1,0 +1,359 @@
+"""Closing billing periods exactly once: snapshot, report, record; batch runs; reconciliation."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import attrs
+
+from . import _usage
+from ._billing import UsageReport
+from ._model import Organization
+from ._periods import BillingPeriod
+from ._snapshots import MatchEvidence, UsageSnapshot
+from ._source import OrganizationMatches
+from ._time import UTC, require_aware
+from .exceptions import (
+    InvalidPeriodError,
+    InvalidRecordError,
+    PeriodNotClosedError,
+    UnknownRecordError,
+)
+from .protocols import BillingProvider, MatchRepository, SnapshotStore
+
+
+def _utc(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def usage_idempotency_key(organization_id: str, period: BillingPeriod) -> str:
+    """The idempotency key a period's usage is reported under.
+
+    Derived from the organization and the period's instants only (in UTC), so
+    every run, on any machine, reports a period under the same key.
+
+    ```pycon
+    >>> from datetime import datetime, timezone
+    >>> from matchusage import BillingPeriod
+    >>> usage_idempotency_key("acme", BillingPeriod(
+    ...     datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 2, 1, tzinfo=timezone.utc)))
+    'matchusage-usage:acme:2024-01-01T00:00:00Z/2024-02-01T00:00:00Z'
+
+    ```
+    """
+    return f"matchusage-usage:{organization_id}:{_utc(period.start)}/{_utc(period.end)}"
+
+
+def take_snapshot(
+    repository: MatchRepository, organization: Organization, period: BillingPeriod, *, now: datetime
+) -> UsageSnapshot:
+    """Compute (without storing) the usage snapshot of an organization's period as of *now*."""
+    sweep = _usage.sweep(OrganizationMatches(repository, organization.id), [period])
+    evidence = {
+        user: [MatchEvidence.of(match) for match in sweep.evidence(user, period)]
+        for user in sweep.users(period)
+    }
+    return UsageSnapshot(organization.id, period, evidence, computed_at=now)
+
+
+class CloseStatus(str, enum.Enum):
+    """What [`close_period`][matchusage.close_period] did."""
+
+    CLOSED = "closed"
+    """The usage was reported and the report recorded by this call."""
+    ALREADY_CLOSED = "already closed"
+    """An earlier call had already recorded the report; nothing was done."""
+
+
+@attrs.frozen
+class CloseResult:
+    """The outcome of closing one period.
+
+    Attributes:
+        snapshot: The period's stored snapshot.
+        report: The recorded report of its usage.
+        status: Whether this call closed it or found it closed.
+    """
+
+    snapshot: UsageSnapshot
+    report: UsageReport
+    status: CloseStatus
+
+    @property
+    def organization_id(self) -> str:
+        """The organization whose period was closed."""
+        return self.snapshot.organization_id
+
+    @property
+    def period(self) -> BillingPeriod:
+        """The closed period."""
+        return self.snapshot.period
+
+
+def _check_close_arguments(
+    organization: Organization, period: BillingPeriod, now: datetime, grace: timedelta
+) -> None:
+    record = "close_period"
+    if not isinstance(organization, Organization):
+        raise InvalidRecordError(record, "organization", organization, "an Organization")
+    if not isinstance(period, BillingPeriod):
+        raise InvalidPeriodError(record, "period", period, "a BillingPeriod")
+    require_aware(now, record, "now", InvalidRecordError)
+    if not isinstance(grace, timedelta) or grace < timedelta(0):
+        raise InvalidRecordError(record, "grace", grace, "a non-negative timedelta")
+    if organization.cycle.period_containing(period.start) != period:
+        raise InvalidPeriodError(
+            f"Organization {organization.id!r}",
+            "period",
+            period,
+            "one of the organization's billing periods",
+        )
+
+
+def close_period(
+    repository: MatchRepository,
+    provider: BillingProvider,
+    snapshots: SnapshotStore,
+    organization: Organization,
+    period: BillingPeriod,
+    *,
+    now: datetime,
+    grace: timedelta = timedelta(0),
+) -> CloseResult:
+    """Close a billing period: snapshot its usage, report the count once, record the report.
+
+    The steps are ordered so that a run interrupted anywhere can simply be
+    run again:
+
+    1. The snapshot is taken only if the store has none for the period;
+       otherwise the stored one is used, so the quantity never changes.
+    2. If a report is recorded, the period is already closed: nothing happens.
+    3. The snapshot's count is reported under
+       [`usage_idempotency_key`][matchusage.usage_idempotency_key]: a retry
+       after a report whose acknowledgement was lost is a no-op at the provider.
+    4. The provider's acknowledgement is recorded in the store.
+
+    Args:
+        repository: Where the organization's matches are read.
+        provider: Where the usage is reported.
+        snapshots: Where snapshots and report records are kept.
+        organization: The organization billed.
+        period: One of the organization's billing periods.
+        now: The current instant (injected, never read from the clock).
+        grace: How long after the period's end late data may still arrive;
+            the period can be closed from ``period.end + grace`` on.
+
+    Returns:
+        The stored snapshot, the recorded report and whether this call closed the period.
+
+    Raises:
+        matchusage.exceptions.PeriodNotClosedError: ``now`` is before ``period.end + grace``.
+        matchusage.exceptions.InvalidPeriodError: *period* is not one of the
+            organization's billing periods.
+        matchusage.exceptions.UsageConflictError: The provider holds a
+            different quantity under the period's key.
+    """
+    _check_close_arguments(organization, period, now, grace)
+    closes_at = period.end + grace
+    if now < closes_at:
+        raise PeriodNotClosedError(organization.id, period, closes_at)
+    snapshot = snapshots.get(organization.id, period)
+    if snapshot is None:
+        snapshot = snapshots.add(take_snapshot(repository, organization, period, now=now))
+    report = snapshots.report(organization.id, period)
+    if report is not None:
+        return CloseResult(snapshot, report, CloseStatus.ALREADY_CLOSED)
+    report = provider.report_usage(
+        organization.id,
+        period,
+        snapshot.count,
+        idempotency_key=usage_idempotency_key(organization.id, period),
+    )
+    return CloseResult(snapshot, snapshots.record_report(report), CloseStatus.CLOSED)
+
+
+def due_periods(
+    organization: Organization,
+    snapshots: SnapshotStore,
+    *,
+    now: datetime,
+    grace: timedelta = timedelta(0),
+    backfill: int = 1,
+) -> list[BillingPeriod]:
+    """The periods a billing run closes (or checks) for one organization, oldest first.
+
+    These are: the last *backfill* closed periods; every closed period after
+    the organization's latest snapshot (a run that was skipped is caught up);
+    and every snapshot whose report was never recorded (a crashed run is
+    finished). A period is closed when ``period.end + grace <= now``; periods
+    before the cycle's anchor are never due.
+    """
+    if not isinstance(backfill, int) or isinstance(backfill, bool) or backfill < 0:
+        raise InvalidRecordError("billing_run", "backfill", backfill, "a non-negative integer")
+    cycle = organization.cycle
+    first_open = cycle.index_of(now - grace)
+    indexes = set(range(max(0, first_open - backfill), first_open))
+    periods = set()
+    taken = snapshots.snapshots(organization.id)
+    for snapshot in taken:
+        if snapshots.report(organization.id, snapshot.period) is None:
+            periods.add(snapshot.period)
+    if taken:
+        latest_end = taken[-1].period.end
+        after = cycle.index_of(latest_end)
+        if cycle.boundary(after) < latest_end:
+            after += 1
+        indexes.update(range(max(0, after), first_open))
+    periods.update(cycle.period(index) for index in indexes)
+    return sorted(periods)
+
+
+@attrs.frozen
+class BillingFailure:
+    """An organization whose billing run failed, and why.
+
+    Attributes:
+        organization_id: The organization.
+        period: The period being closed, or ``None`` if the failure came
+            before any period (e.g. listing its snapshots).
+        reason: The error, as text.
+        error: The exception itself.
+    """
+
+    organization_id: str
+    period: BillingPeriod | None
+    reason: str
+    error: BaseException = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class BillingRunSummary:
+    """What a [`billing_run`][matchusage.billing_run] did.
+
+    Attributes:
+        closed: The periods closed by this run.
+        already_closed: The due periods found closed already.
+        failed: The organizations that failed, with the reasons.
+    """
+
+    closed: tuple[CloseResult, ...] = ()
+    already_closed: tuple[CloseResult, ...] = ()
+    failed: tuple[BillingFailure, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether no organization failed."""
+        return not self.failed
+
+
+def billing_run(
+    repository: MatchRepository,
+    provider: BillingProvider,
+    snapshots: SnapshotStore,
+    *,
+    now: datetime,
+    grace: timedelta = timedelta(0),
+    backfill: int = 1,
+    organizations: Iterable[Organization] | None = None,
+) -> BillingRunSummary:
+    """Close every organization's due periods: the scheduled billing job.
+
+    For each organization, the [`due_periods`][matchusage.due_periods] are
+    closed oldest first with [`close_period`][matchusage.close_period]. An
+    organization that fails is recorded in the summary and the run goes on
+    with the next one; its later periods wait for the next run, so periods
+    are always reported in order. Running the job again is always safe.
+
+    Args:
+        repository: Where organizations and matches are read.
+        provider: Where usage is reported.
+        snapshots: Where snapshots and report records are kept.
+        now: The current instant.
+        grace: The late-data window after each period's end.
+        backfill: How many of the most recent closed periods every run checks
+            (a new organization gets these billed).
+        organizations: Only these organizations (default: all of the repository's).
+
+    Returns:
+        The periods closed, the ones already closed, and the failures.
+    """
+    require_aware(now, "billing_run", "now", InvalidRecordError)
+    closed: list[CloseResult] = []
+    already: list[CloseResult] = []
+    failed: list[BillingFailure] = []
+    targets = repository.organizations() if organizations is None else organizations
+    for organization in targets:
+        period: BillingPeriod | None = None
+        try:
+            for period in due_periods(
+                organization, snapshots, now=now, grace=grace, backfill=backfill
+            ):
+                result = close_period(
+                    repository, provider, snapshots, organization, period, now=now, grace=grace
+                )
+                (closed if result.status is CloseStatus.CLOSED else already).append(result)
+        except Exception as error:  # one organization's failure must not stop the others
+            reason = f"{type(error).__name__}: {error}"
+            failed.append(BillingFailure(organization.id, period, reason, error))
+    return BillingRunSummary(tuple(closed), tuple(already), tuple(failed))
+
+
+@attrs.frozen
+class Adjustment:
+    """How a closed period's usage differs now from its snapshot.
+
+    Attributes:
+        snapshot: The stored snapshot (what was billed).
+        recomputed: The usage computed again from today's data (not stored).
+        added: Users active now who were not in the snapshot, sorted.
+        removed: Users in the snapshot who are no longer active, sorted.
+        quantity_difference: ``recomputed.count - snapshot.count``: positive
+            when the period was under-billed.
+    """
+
+    snapshot: UsageSnapshot
+    recomputed: UsageSnapshot
+    added: tuple[str, ...] = attrs.field(init=False)
+    removed: tuple[str, ...] = attrs.field(init=False)
+    quantity_difference: int = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        before, after = set(self.snapshot.evidence), set(self.recomputed.evidence)
+        object.__setattr__(self, "added", tuple(sorted(after - before)))
+        object.__setattr__(self, "removed", tuple(sorted(before - after)))
+        object.__setattr__(self, "quantity_difference", len(after) - len(before))
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether any user was added or removed (a correction may be due)."""
+        return bool(self.added or self.removed)
+
+
+def reconcile(
+    repository: MatchRepository,
+    snapshots: SnapshotStore,
+    organization: Organization,
+    period: BillingPeriod,
+    *,
+    now: datetime,
+) -> Adjustment:
+    """Recompute a closed period and compare it with its snapshot, touching nothing.
+
+    Late or backdated data (a match entered after the period was closed, an
+    end date corrected) changes who *would* be active; the snapshot, and so
+    the invoice, stays as it was. The adjustment tells the pipeline what to
+    correct, e.g. with a credit note or an extra invoice line.
+
+    Raises:
+        matchusage.exceptions.UnknownRecordError: The period has no snapshot
+            (it was never closed).
+    """
+    require_aware(now, "reconcile", "now", InvalidRecordError)
+    snapshot = snapshots.get(organization.id, period)
+    if snapshot is None:
+        raise UnknownRecordError(
+            f"Organization {organization.id!r}: period {period} has no snapshot; close it first"
+        )
+    return Adjustment(snapshot, take_snapshot(repository, organization, period, now=now))

@@ -1,0 +1,58 @@
+"""The in-memory snapshot store."""
+
+from __future__ import annotations
+
+import attrs
+
+from ._billing import UsageReport
+from ._periods import BillingPeriod
+from ._snapshots import UsageSnapshot
+from .exceptions import InvalidRecordError, UnknownRecordError
+
+_Key = tuple[str, BillingPeriod]
+
+
+@attrs.define
+class InMemorySnapshotStore:
+    """A [`SnapshotStore`][matchusage.protocols.SnapshotStore] kept in memory.
+
+    Snapshots and report records are written once; later writes for the same
+    organization and period return what is already stored.
+    """
+
+    _snapshots: dict[_Key, UsageSnapshot] = attrs.field(factory=dict, init=False)
+    _reports: dict[_Key, UsageReport] = attrs.field(factory=dict, init=False)
+
+    def add(self, snapshot: UsageSnapshot) -> UsageSnapshot:
+        """Store *snapshot* unless its period has one; return the stored snapshot."""
+        if not isinstance(snapshot, UsageSnapshot):
+            raise InvalidRecordError("SnapshotStore.add", "snapshot", snapshot, "a UsageSnapshot")
+        return self._snapshots.setdefault((snapshot.organization_id, snapshot.period), snapshot)
+
+    def get(self, organization_id: str, period: BillingPeriod) -> UsageSnapshot | None:
+        """The snapshot of an organization's period, if taken."""
+        return self._snapshots.get((organization_id, period))
+
+    def snapshots(self, organization_id: str) -> list[UsageSnapshot]:
+        """The organization's snapshots, oldest period first."""
+        found = [s for (org, _), s in self._snapshots.items() if org == organization_id]
+        found.sort(key=lambda s: s.period)
+        return found
+
+    def record_report(self, report: UsageReport) -> UsageReport:
+        """Record a report of a snapshot's period (the first record stays)."""
+        if not isinstance(report, UsageReport):
+            raise InvalidRecordError(
+                "SnapshotStore.record_report", "report", report, "a UsageReport"
+            )
+        key = (report.organization_id, report.period)
+        if key not in self._snapshots:
+            raise UnknownRecordError(
+                f"no snapshot of {report.organization_id!r} for period {report.period} "
+                "to record a report for"
+            )
+        return self._reports.setdefault(key, report)
+
+    def report(self, organization_id: str, period: BillingPeriod) -> UsageReport | None:
+        """The recorded report of an organization's period, if any."""
+        return self._reports.get((organization_id, period))

@@ -1,0 +1,203 @@
+"""Money and per-active-user pricing: tiers, minimum quantities, rounding per currency."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+
+from .exceptions import InvalidRecordError
+
+# ISO 4217 currencies whose minor unit is not the cent. Every other code has 2 decimals.
+_MINOR_UNITS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG"), 0),
+    **dict.fromkeys(("RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    "CLF": 4,
+    "UYW": 4,
+}
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+ZERO = Decimal(0)
+
+
+def check_currency(record: str, value: object) -> str:
+    """Return *value* if it is an ISO 4217 code (three capital letters), else raise."""
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+        raise InvalidRecordError(record, "currency", value, "an ISO 4217 code such as 'EUR'")
+    return value
+
+
+def minor_units(currency: str) -> int:
+    """How many decimals amounts in *currency* carry (JPY 0, EUR 2, KWD 3, ...)."""
+    return _MINOR_UNITS.get(check_currency("minor_units", currency), 2)
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Round *amount* to the minor unit of *currency*, halves away from zero.
+
+    Half-up ("commercial") rounding is what invoices are expected to show:
+    ``0.125 EUR`` is ``0.13 EUR``, ``0.5 JPY`` is ``1 JPY``.
+    """
+    exponent = Decimal(1).scaleb(-minor_units(currency))
+    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+
+
+def to_money(record: str, field: str, value: object) -> Decimal:
+    """*value* as a finite, non-negative `Decimal`; floats are refused (binary fractions)."""
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            amount = Decimal("NaN")
+    else:
+        raise InvalidRecordError(record, field, value, "a Decimal, int or numeric string")
+    if not amount.is_finite() or amount < 0:
+        raise InvalidRecordError(record, field, value, "a finite, non-negative amount")
+    return amount
+
+
+def _pricetier_unit_price(value: object) -> Decimal:
+    return to_money("PriceTier", "unit_price", value)
+
+
+def _pricetier_flat_fee(value: object) -> Decimal:
+    return to_money("PriceTier", "flat_fee", value)
+
+
+def _invoiceline_unit_price(value: object) -> Decimal:
+    return to_money("InvoiceLine", "unit_price", value)
+
+
+def _invoiceline_amount(value: object) -> Decimal:
+    return to_money("InvoiceLine", "amount", value)
+
+
+def check_count(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """An attrs validator: *value* is a non-negative integer."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidRecordError(
+            type(instance).__name__, attribute.name, value, "a non-negative integer"
+        )
+
+
+class TierMode(str, enum.Enum):
+    """How [`PriceTier`][matchusage.PriceTier]s price a quantity.
+
+    ``GRADUATED``: each user is priced by the tier it falls in (the first 10 at
+    one price, the next 40 at another, ...). ``VOLUME``: every user is priced
+    by the one tier the whole quantity falls in.
+    """
+
+    GRADUATED = "graduated"
+    VOLUME = "volume"
+
+
+@attrs.frozen
+class PriceTier:
+    """One tier of a tiered price: users up to *up_to* cost *unit_price* each.
+
+    Attributes:
+        up_to: The last quantity of the tier (inclusive); tiers of a plan
+            have increasing bounds. Quantities above the last tier are
+            priced at the plan's own unit price.
+        unit_price: Price per active user in this tier.
+        flat_fee: A fixed amount charged once when the tier is used.
+    """
+
+    up_to: int = attrs.field()
+    unit_price: Decimal = attrs.field(converter=_pricetier_unit_price)
+    flat_fee: Decimal = attrs.field(default=ZERO, converter=_pricetier_flat_fee)
+
+    @up_to.validator
+    def _positive(self, attribute: attrs.Attribute[int], value: object) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidRecordError("PriceTier", "up_to", value, "a positive integer")
+
+
+@attrs.frozen
+class InvoiceLine:
+    """One line of an invoice: *quantity* x *unit_price* (+ nothing hidden) = *amount*.
+
+    Attributes:
+        description: What the line bills, e.g. ``"Active users 11-50"``.
+        quantity: How many units.
+        unit_price: Price per unit.
+        amount: The line total, rounded to the currency's minor unit.
+    """
+
+    description: str
+    quantity: int = attrs.field(validator=check_count)
+    unit_price: Decimal = attrs.field(converter=_invoiceline_unit_price)
+    amount: Decimal = attrs.field(converter=_invoiceline_amount)
+
+
+def _line(description: str, quantity: int, unit_price: Decimal, currency: str) -> InvoiceLine:
+    return InvoiceLine(
+        description, quantity, unit_price, round_money(quantity * unit_price, currency)
+    )
+
+
+def check_tiers(record: str, tiers: Iterable[PriceTier]) -> tuple[PriceTier, ...]:
+    """The tiers as a tuple, each a `PriceTier`, with strictly increasing bounds."""
+    tiers = tuple(tiers)
+    previous = 0
+    for tier in tiers:
+        if not isinstance(tier, PriceTier):
+            raise InvalidRecordError(record, "tiers", tier, "a PriceTier")
+        if tier.up_to <= previous:
+            raise InvalidRecordError(
+                record, "tiers", tiers, "tiers with strictly increasing up_to bounds"
+            )
+        previous = tier.up_to
+    return tiers
+
+
+def price_lines(
+    quantity: int,
+    *,
+    unit_price: Decimal,
+    currency: str,
+    tiers: tuple[PriceTier, ...] = (),
+    mode: TierMode = TierMode.GRADUATED,
+    minimum_quantity: int = 0,
+) -> tuple[InvoiceLine, ...]:
+    """The invoice lines for *quantity* active users.
+
+    The billed quantity is ``max(quantity, minimum_quantity)``. Each line is
+    rounded to the currency's minor unit and the invoice total is the sum of
+    the lines, so a printed invoice always adds up.
+    """
+    billed = max(quantity, minimum_quantity)
+    label = "Active users" if billed == quantity else f"Active users (minimum {billed})"
+    if not tiers:
+        return (_line(label, billed, unit_price, currency),)
+    if mode is TierMode.VOLUME:
+        tier = next((t for t in tiers if billed <= t.up_to), None)
+        if tier is None:
+            return (_line(label, billed, unit_price, currency),)
+        lines = [_line(label, billed, tier.unit_price, currency)]
+        if tier.flat_fee and billed:
+            lines.append(_line(f"Flat fee up to {tier.up_to}", 1, tier.flat_fee, currency))
+        return tuple(lines)
+    lines = []
+    low = 0
+    for tier in tiers:
+        units = min(billed, tier.up_to) - low
+        if units <= 0:
+            break
+        lines.append(_line(f"{label} {low + 1}-{tier.up_to}", units, tier.unit_price, currency))
+        if tier.flat_fee:
+            lines.append(_line(f"Flat fee {low + 1}-{tier.up_to}", 1, tier.flat_fee, currency))
+        low = tier.up_to
+    if billed > low:
+        lines.append(_line(f"{label} above {low}", billed - low, unit_price, currency))
+    if not lines:
+        lines.append(_line(label, 0, tiers[0].unit_price, currency))
+    return tuple(lines)

@@ -1,0 +1,203 @@
+"""The SQL snapshot store: snapshots and report records in two tables of their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .._billing import UsageReport
+from .._periods import BillingPeriod
+from .._snapshots import UsageSnapshot
+from .._time import from_micros, to_micros
+from ..exceptions import CorruptSnapshotError, InvalidRecordError, UnknownRecordError
+
+
+def _key_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("organization_id", sa.String(255), primary_key=True),
+        sa.Column("period_start_us", sa.BigInteger, primary_key=True),
+        sa.Column("period_end_us", sa.BigInteger, primary_key=True),
+    ]
+
+
+class SQLSnapshotStore:
+    """A [`SnapshotStore`][matchusage.protocols.SnapshotStore] in any SQLAlchemy database.
+
+    Two tables, ``<prefix>usage_snapshots`` and ``<prefix>usage_reports``,
+    keyed by organization and period (as UTC microseconds). A snapshot is
+    stored as its canonical JSON with its fingerprint, which is checked on
+    every read. Writes rely on the primary keys, so concurrent closers of
+    the same period (even on different machines) end with one snapshot and
+    one report record. Instants read back are in UTC.
+
+    ```python
+    store = SQLSnapshotStore(sqlalchemy.create_engine("postgresql+psycopg://..."))
+    store.create_schema()  # once, or let your migrations create store.metadata
+    ```
+
+    Args:
+        engine: The database.
+        table_prefix: Prefix of the two table names.
+    """
+
+    def __init__(self, engine: Engine, *, table_prefix: str = "matchusage_") -> None:
+        self.engine = engine
+        self.metadata = sa.MetaData()
+        self.snapshots_table = sa.Table(
+            f"{table_prefix}usage_snapshots",
+            self.metadata,
+            *_key_columns(),
+            sa.Column("user_count", sa.Integer, nullable=False),
+            sa.Column("fingerprint", sa.String(80), nullable=False),
+            sa.Column("computed_at_us", sa.BigInteger, nullable=False),
+            sa.Column("content", sa.Text, nullable=False),
+        )
+        self.reports_table = sa.Table(
+            f"{table_prefix}usage_reports",
+            self.metadata,
+            *_key_columns(),
+            sa.Column("quantity", sa.Integer, nullable=False),
+            sa.Column("idempotency_key", sa.Text, nullable=False),
+            sa.Column("reference", sa.Text, nullable=False),
+            sa.Column("reported_at_us", sa.BigInteger, nullable=False),
+            sa.ForeignKeyConstraint(
+                ["organization_id", "period_start_us", "period_end_us"],
+                [
+                    self.snapshots_table.c.organization_id,
+                    self.snapshots_table.c.period_start_us,
+                    self.snapshots_table.c.period_end_us,
+                ],
+            ),
+        )
+
+    def create_schema(self) -> None:
+        """Create the two tables if they do not exist."""
+        self.metadata.create_all(self.engine)
+
+    @staticmethod
+    def _key(organization_id: str, period: BillingPeriod) -> dict[str, Any]:
+        return {
+            "organization_id": organization_id,
+            "period_start_us": to_micros(period.start),
+            "period_end_us": to_micros(period.end),
+        }
+
+    def _where(self, table: sa.Table, organization_id: str, period: BillingPeriod) -> Any:
+        key = self._key(organization_id, period)
+        return sa.and_(*(table.c[name] == value for name, value in key.items()))
+
+    def add(self, snapshot: UsageSnapshot) -> UsageSnapshot:
+        """Store *snapshot* unless its period has one; return the stored snapshot."""
+        if not isinstance(snapshot, UsageSnapshot):
+            raise InvalidRecordError("SnapshotStore.add", "snapshot", snapshot, "a UsageSnapshot")
+        row = self._key(snapshot.organization_id, snapshot.period) | {
+            "user_count": snapshot.count,
+            "fingerprint": snapshot.fingerprint,
+            "computed_at_us": to_micros(snapshot.computed_at),
+            "content": snapshot.canonical(),
+        }
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(self.snapshots_table.insert(), row)
+        except sa.exc.IntegrityError:
+            pass  # a snapshot of the period exists: it wins
+        stored = self.get(snapshot.organization_id, snapshot.period)
+        assert stored is not None  # inserted, or there already
+        return stored
+
+    def _snapshot(self, row: Any) -> UsageSnapshot:
+        snapshot = UsageSnapshot.from_canonical(
+            row.content,
+            computed_at=from_micros(row.computed_at_us),
+            fingerprint=row.fingerprint,
+        )
+        if self._key(snapshot.organization_id, snapshot.period) != {
+            "organization_id": row.organization_id,
+            "period_start_us": row.period_start_us,
+            "period_end_us": row.period_end_us,
+        }:
+            raise CorruptSnapshotError(
+                f"the snapshot stored for {row.organization_id!r} at "
+                f"[{row.period_start_us}, {row.period_end_us}) is of another organization "
+                "or period"
+            )
+        return snapshot
+
+    def get(self, organization_id: str, period: BillingPeriod) -> UsageSnapshot | None:
+        """The snapshot of an organization's period, if taken."""
+        table = self.snapshots_table
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(table).where(self._where(table, organization_id, period))
+            ).first()
+        return None if row is None else self._snapshot(row)
+
+    def snapshots(self, organization_id: str) -> list[UsageSnapshot]:
+        """The organization's snapshots, oldest period first."""
+        table = self.snapshots_table
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(table)
+                .where(table.c.organization_id == organization_id)
+                .order_by(table.c.period_start_us, table.c.period_end_us)
+            ).all()
+        return [self._snapshot(row) for row in rows]
+
+    def record_report(self, report: UsageReport) -> UsageReport:
+        """Record a report of a snapshot's period (the first record stays)."""
+        if not isinstance(report, UsageReport):
+            raise InvalidRecordError(
+                "SnapshotStore.record_report", "report", report, "a UsageReport"
+            )
+        key = self._key(report.organization_id, report.period)
+        try:
+            with self.engine.begin() as connection:
+                self._require_snapshot(connection, report)
+                connection.execute(
+                    self.reports_table.insert(),
+                    key
+                    | {
+                        "quantity": report.quantity,
+                        "idempotency_key": report.idempotency_key,
+                        "reference": report.reference,
+                        "reported_at_us": to_micros(report.reported_at),
+                    },
+                )
+        except sa.exc.IntegrityError:
+            pass  # recorded already: the first record stays
+        stored = self.report(report.organization_id, report.period)
+        assert stored is not None
+        return stored
+
+    def _require_snapshot(self, connection: Connection, report: UsageReport) -> None:
+        table = self.snapshots_table
+        found = connection.execute(
+            sa.select(table.c.organization_id).where(
+                self._where(table, report.organization_id, report.period)
+            )
+        ).first()
+        if found is None:
+            raise UnknownRecordError(
+                f"no snapshot of {report.organization_id!r} for period {report.period} "
+                "to record a report for"
+            )
+
+    def report(self, organization_id: str, period: BillingPeriod) -> UsageReport | None:
+        """The recorded report of an organization's period, if any."""
+        table = self.reports_table
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(table).where(self._where(table, organization_id, period))
+            ).first()
+        if row is None:
+            return None
+        return UsageReport(
+            organization_id=row.organization_id,
+            period=BillingPeriod(from_micros(row.period_start_us), from_micros(row.period_end_us)),
+            quantity=row.quantity,
+            idempotency_key=row.idempotency_key,
+            reference=row.reference,
+            reported_at=from_micros(row.reported_at_us),
+        )

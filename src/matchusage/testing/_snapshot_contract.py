@@ -1,0 +1,134 @@
+"""The contract every snapshot store passes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from .._billing import UsageReport
+from .._periods import BillingCycle, BillingPeriod
+from .._snapshots import MatchEvidence, UsageSnapshot
+from ..exceptions import UnknownRecordError
+from ..protocols import SnapshotStore
+
+_ZONE = ZoneInfo("Europe/Berlin")
+_CYCLE = BillingCycle.monthly(datetime(2024, 1, 31, 9, 30, tzinfo=_ZONE))
+
+
+def _evidence(match_id: str, start: datetime, end: datetime | None = None) -> MatchEvidence:
+    return MatchEvidence(match_id, "program-1", start, end)
+
+
+class SnapshotStoreContract:
+    """Tests any [`SnapshotStore`][matchusage.protocols.SnapshotStore] must pass.
+
+    Subclass it and supply the `store` fixture: an empty store.
+    """
+
+    @pytest.fixture
+    def store(self) -> SnapshotStore:
+        """An empty snapshot store."""
+        raise NotImplementedError("subclasses supply the store fixture")
+
+    @staticmethod
+    def snapshot(
+        index: int = 0, organization_id: str = "org-1", users: tuple[str, ...] = ("ann", "bob")
+    ) -> UsageSnapshot:
+        """A snapshot of period *index* (monthly from 2024-01-31, Europe/Berlin)."""
+        period = _CYCLE.period(index)
+        start = period.start - timedelta(days=3)
+        evidence = {
+            user: [
+                _evidence(f"m-{user}", start),
+                _evidence(f"m-{user}-2", period.start, period.start + timedelta(hours=n + 1)),
+            ]
+            for n, user in enumerate(users)
+        }
+        return UsageSnapshot(organization_id, period, evidence, computed_at=period.end)
+
+    @staticmethod
+    def report(snapshot: UsageSnapshot, reference: str = "ref-1") -> UsageReport:
+        """A report of *snapshot*'s usage."""
+        return UsageReport(
+            snapshot.organization_id,
+            snapshot.period,
+            snapshot.count,
+            f"key:{snapshot.organization_id}:{snapshot.period}",
+            reference,
+            snapshot.computed_at + timedelta(minutes=1),
+        )
+
+    def test_empty(self, store: SnapshotStore) -> None:
+        """An empty store has no snapshot and no report."""
+        period = _CYCLE.period(0)
+        assert (store.get("org-1", period), store.report("org-1", period)) == (None, None)
+        assert list(store.snapshots("org-1")) == []
+
+    def test_round_trip(self, store: SnapshotStore) -> None:
+        """A stored snapshot reads back equal, with the same fingerprint and instants."""
+        snapshot = self.snapshot()
+        assert store.add(snapshot) == snapshot
+        stored = store.get("org-1", snapshot.period)
+        assert stored == snapshot
+        assert stored is not None
+        assert stored.fingerprint == snapshot.fingerprint
+        assert stored.computed_at == snapshot.computed_at
+        assert dict(stored.evidence) == dict(snapshot.evidence)
+
+    def test_never_rewritten(self, store: SnapshotStore) -> None:
+        """Adding another snapshot of a stored period keeps and returns the first."""
+        first = self.snapshot(users=("ann",))
+        store.add(first)
+        assert store.add(self.snapshot(users=("ann", "bob", "cyd"))) == first
+        assert store.get("org-1", first.period) == first
+
+    def test_period_is_the_same_in_any_zone(self, store: SnapshotStore) -> None:
+        """A period is found by its instants, whatever zone it is written in."""
+        snapshot = self.snapshot()
+        store.add(snapshot)
+        utc = BillingPeriod(
+            snapshot.period.start.astimezone(timezone.utc),
+            snapshot.period.end.astimezone(timezone.utc),
+        )
+        assert store.get("org-1", utc) == snapshot
+
+    def test_listing(self, store: SnapshotStore) -> None:
+        """An organization's snapshots are listed oldest first, and only its own."""
+        for index in (2, 0, 1):
+            store.add(self.snapshot(index))
+        store.add(self.snapshot(0, organization_id="org-2"))
+        listed = store.snapshots("org-1")
+        assert [s.period for s in listed] == [_CYCLE.period(i) for i in range(3)]
+
+    def test_empty_snapshot(self, store: SnapshotStore) -> None:
+        """A period with no active users is a snapshot too."""
+        snapshot = self.snapshot(users=())
+        store.add(snapshot)
+        assert store.get("org-1", snapshot.period) == snapshot
+
+    def test_unusual_ids(self, store: SnapshotStore) -> None:
+        """Ids with quotes, separators and non-ASCII letters are kept as they are."""
+        snapshot = self.snapshot(organization_id='Zoë\'s "org"/1', users=("ü:1", "a,b"))
+        store.add(snapshot)
+        assert store.get(snapshot.organization_id, snapshot.period) == snapshot
+
+    def test_report_needs_a_snapshot(self, store: SnapshotStore) -> None:
+        """A report cannot be recorded for a period without a snapshot."""
+        with pytest.raises(UnknownRecordError):
+            store.record_report(self.report(self.snapshot()))
+
+    def test_report_round_trip(self, store: SnapshotStore) -> None:
+        """A recorded report reads back equal."""
+        snapshot = store.add(self.snapshot())
+        report = self.report(snapshot)
+        assert store.record_report(report) == report
+        assert store.report("org-1", snapshot.period) == report
+
+    def test_first_report_stays(self, store: SnapshotStore) -> None:
+        """Recording a period's report again keeps the first record."""
+        snapshot = store.add(self.snapshot())
+        first = store.record_report(self.report(snapshot, "ref-1"))
+        assert store.record_report(self.report(snapshot, "ref-2")) == first
+        assert store.report("org-1", snapshot.period) == first
