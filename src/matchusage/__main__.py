@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from typing import NoReturn, TextIO
 
@@ -88,24 +88,17 @@ def _timezone(text: str) -> tzinfo:
         ) from None
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
+def _integer(minimum: int, meaning: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {meaning} integer")
+        return value
 
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
-    return value
+    return parse
 
 
 def _parents() -> dict[str, _Parser]:
@@ -131,7 +124,10 @@ def _parents() -> dict[str, _Parser]:
         "a wall-clock time in the cycle's time zone",
     )
     group.add_argument(
-        "--months", type=_positive, metavar="N", help="months per billing period (3: quarterly)"
+        "--months",
+        type=_integer(1, "positive"),
+        metavar="N",
+        help="months per billing period (3: quarterly)",
     )
     group.add_argument(
         "--timezone",
@@ -152,7 +148,11 @@ def _parents() -> dict[str, _Parser]:
     )
     periods = _Parser(add_help=False)
     periods.add_argument(
-        "--periods", type=_count, default=6, metavar="N", help="closed periods to show (default: 6)"
+        "--periods",
+        type=_integer(0, "non-negative"),
+        default=6,
+        metavar="N",
+        help="closed periods to show (default: 6)",
     )
     return {"data": data, "cycle": cycle, "now": when, "periods": periods}
 

@@ -178,10 +178,6 @@ def _text(value: object) -> str:
     raise _Bad(value, "a string")
 
 
-def _optional_text(value: object) -> str | None:
-    return _text(value) or None
-
-
 def _instant(value: object) -> datetime:
     if not isinstance(value, str) or not value.strip():
         raise _Bad(value, _INSTANT)
@@ -245,6 +241,27 @@ def _unique(file: _File, kind: str, seen: dict[str, int], key: str | None, line:
     return True
 
 
+def _load_records(
+    source: Source,
+    format: str | None,
+    kind: str,
+    optional: tuple[str, ...],
+    build: Callable[[str, Mapping[str, object]], T],
+) -> list[T]:
+    """Load records with a unique ``id`` and optional text fields."""
+    file = _File(source, format)
+    loaded: list[T] = []
+    seen: dict[str, int] = {}
+    for line, record in file.records(("id",), optional):
+        before = len(file.errors)
+        record_id = file.get(line, record, "id", _id)
+        fields = {key: file.get(line, record, key, _text) for key in optional}
+        if len(file.errors) == before and _unique(file, kind, seen, record_id, line):
+            assert record_id is not None  # no problem on this line
+            loaded.append(build(record_id, fields))
+    return file.done(loaded)
+
+
 def load_users(source: Source, *, format: str | None = None) -> list[User]:
     """Load users: columns ``id`` and optional ``name``, ``email``.
 
@@ -258,17 +275,11 @@ def load_users(source: Source, *, format: str | None = None) -> list[User]:
     Raises:
         matchusage.exceptions.InvalidInputError: Bad lines (all of them are named).
     """
-    file = _File(source, format)
-    users: list[User] = []
-    seen: dict[str, int] = {}
-    for line, record in file.records(("id",), ("name", "email")):
-        user_id = file.get(line, record, "id", _id)
-        name = file.get(line, record, "name", _text)
-        email = file.get(line, record, "email", _optional_text)
-        if name is not None and _unique(file, "user", seen, user_id, line):
-            assert user_id is not None  # _unique is False for None
-            users.append(User(user_id, name, email))
-    return file.done(users)
+
+    def build(user_id: str, fields: Mapping[str, object]) -> User:
+        return User(user_id, str(fields["name"]), str(fields["email"]) or None)
+
+    return _load_records(source, format, "user", ("name", "email"), build)
 
 
 def load_programs(
@@ -284,16 +295,11 @@ def load_programs(
     Raises:
         matchusage.exceptions.InvalidInputError: Bad lines (all of them are named).
     """
-    file = _File(source, format)
-    programs: list[Program] = []
-    seen: dict[str, int] = {}
-    for line, record in file.records(("id",), ("name",)):
-        program_id = file.get(line, record, "id", _id)
-        name = file.get(line, record, "name", _text)
-        if name is not None and _unique(file, "program", seen, program_id, line):
-            assert program_id is not None  # _unique is False for None
-            programs.append(Program(program_id, organization_id, name))
-    return file.done(programs)
+
+    def build(program_id: str, fields: Mapping[str, object]) -> Program:
+        return Program(program_id, organization_id, str(fields["name"]))
+
+    return _load_records(source, format, "program", ("name",), build)
 
 
 def load_matches(
@@ -469,8 +475,8 @@ def load_directory(directory: str | os.PathLike[str] | Traversable) -> InMemoryR
     org_id = organization.id if organization is not None else "?"
     programs = attempt(lambda: load_programs(programs_file, org_id))  # type: ignore[arg-type]
     known = None if programs is None else [program.id for program in programs]
-    matches = attempt(lambda: load_matches(matches_file, program_ids=known))  # type: ignore[arg-type]
     users = [] if users_file is None else attempt(lambda: load_users(users_file))
+    matches = attempt(lambda: load_matches(matches_file, program_ids=known))  # type: ignore[arg-type]
     if errors:
         raise InvalidInputError(errors)
     assert organization is not None
