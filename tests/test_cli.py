@@ -16,14 +16,19 @@ from hypothesis import strategies as st
 
 from matchusage import OrganizationMatches, usage_report
 from matchusage.__main__ import main
-from matchusage._example import EXAMPLE_NOW, EXAMPLE_ORGANIZATION_ID, example_repository
+from matchusage._example import (
+    EXAMPLE_NOW,
+    EXAMPLE_ORGANIZATION_ID,
+    example_data,
+    example_repository,
+)
 from matchusage._render import BAR_WIDTH, bar
 
 REPOSITORY = example_repository()
 ORGANIZATION = REPOSITORY.organization(EXAMPLE_ORGANIZATION_ID)
 SOURCE = OrganizationMatches(REPOSITORY, ORGANIZATION.id)
 REPORT = usage_report(SOURCE, ORGANIZATION.cycle, now=EXAMPLE_NOW, periods=6)
-DATA = Path(__file__).parent.parent / "src" / "matchusage" / "_data" / "northwind"
+DATA = example_data()
 
 
 def run(*argv: str) -> str:

@@ -40,6 +40,13 @@ from ._time import UTC, is_aware
 from .exceptions import MatchUsageError
 
 PROG = "matchusage"
+DESCRIPTION = """\
+Which users were active in each billing period? Usage reports, exports,
+explanations and current activity of one organization, read from a data
+directory (--data DIR, in the documented input format) or taken from the
+bundled example organization (--example, or the demo command).
+
+Errors print one line and exit with status 2. Every command has --help."""
 
 
 class _UsageError(Exception):
@@ -166,7 +173,7 @@ def _format(parser: argparse.ArgumentParser, choices: Sequence[str], default: st
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the command line (every subcommand has ``--help``)."""
     parser = _Parser(
-        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = _parents()
