@@ -10,7 +10,6 @@ import attrs
 from ._model import Match
 from ._periods import BillingPeriod
 from ._sweep import Sweep
-from ._time import FOREVER, from_micros
 from ._usage import Matches, sweep
 from .exceptions import InvalidRecordError
 
@@ -109,10 +108,16 @@ def explanation(found: Sweep, user_id: str, period: BillingPeriod) -> Explanatio
     zone = period.start.tzinfo
     overlaps = []
     for match in found.evidence(user_id, period):
-        start = from_micros(max(match._start_us, period._start_us)).astimezone(zone)
+        # The period's bounds are already in its zone; only a match's own bound
+        # inside the period needs converting.
+        start = (
+            period.start
+            if match._start_us <= period._start_us
+            else match.started_at.astimezone(zone)
+        )
         end = None
-        if match._end_us != FOREVER:
-            end = from_micros(min(match._end_us, period._end_us)).astimezone(zone)
+        if match.ended_at is not None:
+            end = period.end if match._end_us >= period._end_us else match.ended_at.astimezone(zone)
         overlaps.append(Overlap(match, start, end))
     return Explanation(user_id, period, tuple(overlaps))
 

@@ -30,8 +30,8 @@ EXPORT_COLUMNS = (
 
 # The OWASP CSV-injection rule: a spreadsheet treats a cell starting with one of
 # these as a formula (or splits it), so such a cell gets a leading apostrophe.
-_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_QUOTE = "'"
+# The apostrophe itself is escaped too, so that the change can be undone.
+_UNSAFE = frozenset("=+-@\t\r'")
 
 
 def neutralise(cell: str) -> str:
@@ -43,9 +43,7 @@ def neutralise(cell: str) -> str:
     more, so the change can be undone without ambiguity: strip one leading
     apostrophe from any cell that starts with one.
     """
-    if cell.startswith(_TRIGGERS) or cell.startswith(_QUOTE):
-        return _QUOTE + cell
-    return cell
+    return "'" + cell if cell[:1] in _UNSAFE else cell
 
 
 @attrs.frozen
@@ -121,9 +119,10 @@ def export_rows(
         for user_id in sorted(usage.users):
             found = report.explain(user_id, usage.period)
             person = directory.get(user_id)
+            active_from, active_until = found.active_from, found.active_until
             # An active user's explanation is non-empty, so both bounds exist.
-            assert found.active_from is not None
-            assert found.active_until is not None
+            assert active_from is not None
+            assert active_until is not None
             yield ExportRow(
                 period=usage.period,
                 user_id=user_id,
@@ -131,8 +130,8 @@ def export_rows(
                 email=person.email if person is not None else None,
                 programs=found.program_ids,
                 match_ids=found.match_ids,
-                active_from=found.active_from,
-                active_until=found.active_until,
+                active_from=active_from,
+                active_until=active_until,
             )
 
 
@@ -162,10 +161,19 @@ def export_csv(
     writer = csv.writer(file, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     count = 0
+    bounds: tuple[BillingPeriod, list[str]] | None = None
     for row in export_rows(report, period=period, users=users):
-        record = row.as_dict()
+        if bounds is None or bounds[0] is not row.period:
+            bounds = (row.period, [row.period.start.isoformat(), row.period.end.isoformat()])
         cells = [
-            ";".join(value) if isinstance(value, list) else value or "" for value in record.values()
+            *bounds[1],
+            row.user_id,
+            row.name,
+            row.email or "",
+            ";".join(row.programs),
+            ";".join(row.match_ids),
+            row.active_from.isoformat(),
+            row.active_until.isoformat(),
         ]
         writer.writerow([neutralise(cell) for cell in cells])
         count += 1

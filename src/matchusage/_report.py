@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from operator import attrgetter
 from types import MappingProxyType
 
 import attrs
@@ -18,6 +19,7 @@ from ._usage import Matches, sweep
 from .exceptions import InvalidPeriodError, InvalidRecordError
 
 _INSTANT = timedelta(microseconds=1)
+_attribution_order = attrgetter("_start_us", "program_id")
 
 
 def _frozen_map(groups: Mapping[str, Iterable[str]]) -> Mapping[str, frozenset[str]]:
@@ -218,14 +220,16 @@ def _programs(
     matches: list[Match],
 ) -> tuple[Mapping[str, frozenset[str]], Mapping[str, frozenset[str]]]:
     """Per-program users, and the attribution of each user to one program."""
-    by_program: dict[str, set[str]] = defaultdict(set)
+    groups: dict[str, list[frozenset[str]]] = defaultdict(list)
     for match in matches:
-        by_program[match.program_id].update(match.participants)
+        groups[match.program_id].append(match.participants)
+    by_program = {key: frozenset().union(*groups[key]) for key in sorted(groups)}
+    # Latest first, so that the earliest match (smallest program id on a tie)
+    # writes each user's owner last.
+    owner: dict[str, str] = {}
+    for match in sorted(matches, key=_attribution_order, reverse=True):
+        owner.update(dict.fromkeys(match.participants, match.program_id))
     attributed: dict[str, set[str]] = defaultdict(set)
-    seen: set[str] = set()
-    for match in sorted(matches, key=lambda m: (m._start_us, m.program_id)):
-        fresh = match.participants - seen
-        if fresh:
-            attributed[match.program_id].update(fresh)
-            seen.update(fresh)
-    return _frozen_map(by_program), _frozen_map(attributed)
+    for user, program in owner.items():
+        attributed[program].add(user)
+    return MappingProxyType(by_program), _frozen_map(attributed)
