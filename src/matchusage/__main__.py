@@ -18,6 +18,7 @@ from dateutil.parser import isoparse
 from ._example import EXAMPLE_NOW, example_repository
 from ._explain import Explanation, explain
 from ._export import export_csv, export_jsonl
+from ._loading import load_directory
 from ._memory_repository import InMemoryRepository
 from ._model import Organization, _zone
 from ._periods import BillingCycle, CycleUnit
@@ -245,7 +246,9 @@ class _Context:
 
     def __init__(self, args: argparse.Namespace) -> None:
         example = args.command == "demo" or getattr(args, "example", False)
-        self.repository: InMemoryRepository = example_repository() if example else _load(args.data)
+        self.repository: InMemoryRepository = (
+            example_repository() if example else load_directory(args.data)
+        )
         self.organization: Organization = self.repository.organizations()[0]
         self.now: datetime = args.now or (EXAMPLE_NOW if example else datetime.now(UTC))
         self.cycle = _cycle(self.organization, args)
@@ -258,12 +261,6 @@ class _Context:
 
     def report(self, periods: int) -> UsageReport:
         return usage_report(self.source, self.cycle, now=self.now, periods=periods)
-
-
-def _load(directory: str) -> InMemoryRepository:
-    from ._loading import load_directory
-
-    return load_directory(directory)
 
 
 def _cycle(organization: Organization, args: argparse.Namespace) -> BillingCycle:
