@@ -16,7 +16,7 @@ from ._billing import (
     InvoiceStatus,
     PaymentMethod,
     Plan,
-    UsageReport,
+    ReportedUsage,
 )
 from ._close import (
     Adjustment,
@@ -31,10 +31,14 @@ from ._close import (
     usage_idempotency_key,
 )
 from ._documents import DocumentFormat
+from ._explain import Explanation, Overlap, explain
+from ._export import EXPORT_COLUMNS, ExportRow, export_csv, export_jsonl, export_rows, neutralise
+from ._loading import load_directory, load_matches, load_organization, load_programs, load_users
 from ._model import Match, Organization, Program, Role, User
 from ._periods import BillingCycle, BillingPeriod, CycleUnit
 from ._portal import BillingPortal, billing_portal
 from ._pricing import InvoiceLine, PriceTier, TierMode, minor_units, round_money
+from ._report import CurrentUsage, PeriodUsage, UsageReport, usage_report
 from ._snapshots import MatchEvidence, UsageSnapshot
 from ._source import OrganizationMatches
 from ._usage import (
@@ -55,9 +59,12 @@ __all__ = [
     "BillingRunSummary",
     "CloseResult",
     "CloseStatus",
+    "CurrentUsage",
     "CycleUnit",
     "DocumentFormat",
     "DocumentKind",
+    "Explanation",
+    "ExportRow",
     "Invoice",
     "InvoiceDocument",
     "InvoiceLine",
@@ -66,15 +73,19 @@ __all__ = [
     "MatchEvidence",
     "Organization",
     "OrganizationMatches",
+    "Overlap",
     "PaymentMethod",
+    "PeriodUsage",
     "Plan",
     "PriceTier",
     "Program",
+    "ReportedUsage",
     "Role",
     "TierMode",
     "UsageReport",
     "UsageSnapshot",
     "User",
+    "EXPORT_COLUMNS",
     "active_users",
     "active_users_by_period",
     "billing_portal",
@@ -83,10 +94,21 @@ __all__ = [
     "current_active_matches",
     "current_active_users",
     "due_periods",
+    "explain",
+    "export_csv",
+    "export_jsonl",
+    "export_rows",
+    "load_directory",
+    "load_matches",
+    "load_organization",
+    "load_programs",
+    "load_users",
     "minor_units",
+    "neutralise",
     "reconcile",
     "round_money",
     "usage_idempotency_key",
+    "usage_report",
     "exceptions",
     "protocols",
 ]

@@ -325,7 +325,7 @@ class InvoiceDocument:
 
 
 @attrs.frozen
-class UsageReport:
+class ReportedUsage:
     """The provider's acknowledgement of a period's reported usage.
 
     Attributes:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from . import _usage
-from ._billing import UsageReport
+from ._billing import ReportedUsage
 from ._model import Organization
 from ._periods import BillingPeriod
 from ._snapshots import MatchEvidence, UsageSnapshot
@@ -78,7 +78,7 @@ class CloseResult:
     """
 
     snapshot: UsageSnapshot
-    report: UsageReport
+    report: ReportedUsage
     status: CloseStatus
 
     @property

@@ -16,7 +16,7 @@ from ._billing import (
     InvoiceStatus,
     PaymentMethod,
     Plan,
-    UsageReport,
+    ReportedUsage,
 )
 from ._documents import DocumentFormat, render_document
 from ._periods import BillingPeriod
@@ -74,7 +74,7 @@ class InMemoryBillingProvider:
     issuer: str = attrs.field(default="matchusage", kw_only=True)
     invoice_prefix: str = attrs.field(default="INV", kw_only=True)
     _customers: dict[str, _Customer] = attrs.field(factory=dict, init=False)
-    _reports: dict[str, UsageReport] = attrs.field(factory=dict, init=False)
+    _reports: dict[str, ReportedUsage] = attrs.field(factory=dict, init=False)
     _issued: int = attrs.field(default=0, init=False)
 
     # -- set-up, as an admin or the billing service's own UI would do it
@@ -125,7 +125,7 @@ class InMemoryBillingProvider:
         invoices[position] = paid
         return paid
 
-    def usage_reports(self, organization_id: str | None = None) -> list[UsageReport]:
+    def usage_reports(self, organization_id: str | None = None) -> list[ReportedUsage]:
         """Every usage report accepted (of one organization, if given), in the order received."""
         return [
             report
@@ -174,7 +174,7 @@ class InMemoryBillingProvider:
         quantity: int,
         *,
         idempotency_key: str,
-    ) -> UsageReport:
+    ) -> ReportedUsage:
         """Issue the invoice for *quantity* active users in *period*, once per key."""
         _check("report_usage", "quantity", quantity, int, "a non-negative integer")
         if quantity < 0:
@@ -202,7 +202,7 @@ class InMemoryBillingProvider:
             currency=customer.plan.currency,
             lines=lines,
         )
-        report = UsageReport(organization_id, period, quantity, idempotency_key, number, now)
+        report = ReportedUsage(organization_id, period, quantity, idempotency_key, number, now)
         self._issued += 1
         customer.invoices.append(invoice)
         customer.addressed_to[number] = customer.details
@@ -210,8 +210,8 @@ class InMemoryBillingProvider:
         return report
 
     def _repeat(
-        self, earlier: UsageReport, organization_id: str, period: BillingPeriod, quantity: int
-    ) -> UsageReport:
+        self, earlier: ReportedUsage, organization_id: str, period: BillingPeriod, quantity: int
+    ) -> ReportedUsage:
         if earlier.organization_id != organization_id or earlier.period != period:
             raise UsageConflictError(
                 earlier.idempotency_key,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from ._billing import UsageReport
+from ._billing import ReportedUsage
 from ._periods import BillingPeriod
 from ._snapshots import UsageSnapshot
 from .exceptions import InvalidRecordError, UnknownRecordError
@@ -21,7 +21,7 @@ class InMemorySnapshotStore:
     """
 
     _snapshots: dict[_Key, UsageSnapshot] = attrs.field(factory=dict, init=False)
-    _reports: dict[_Key, UsageReport] = attrs.field(factory=dict, init=False)
+    _reports: dict[_Key, ReportedUsage] = attrs.field(factory=dict, init=False)
 
     def add(self, snapshot: UsageSnapshot) -> UsageSnapshot:
         """Store *snapshot* unless its period has one; return the stored snapshot."""
@@ -39,11 +39,11 @@ class InMemorySnapshotStore:
         found.sort(key=lambda s: s.period)
         return found
 
-    def record_report(self, report: UsageReport) -> UsageReport:
+    def record_report(self, report: ReportedUsage) -> ReportedUsage:
         """Record a report of a snapshot's period (the first record stays)."""
-        if not isinstance(report, UsageReport):
+        if not isinstance(report, ReportedUsage):
             raise InvalidRecordError(
-                "SnapshotStore.record_report", "report", report, "a UsageReport"
+                "SnapshotStore.record_report", "report", report, "a ReportedUsage"
             )
         key = (report.organization_id, report.period)
         if key not in self._snapshots:
@@ -53,6 +53,6 @@ class InMemorySnapshotStore:
             )
         return self._reports.setdefault(key, report)
 
-    def report(self, organization_id: str, period: BillingPeriod) -> UsageReport | None:
+    def report(self, organization_id: str, period: BillingPeriod) -> ReportedUsage | None:
         """The recorded report of an organization's period, if any."""
         return self._reports.get((organization_id, period))

@@ -20,6 +20,8 @@ __all__ = [
     "DocumentUnavailableError",
     "DuplicateMatchError",
     "InvalidCycleError",
+    "InvalidInputError",
+    "InvalidLineError",
     "InvalidMatchError",
     "InvalidPeriodError",
     "InvalidRecordError",
@@ -143,3 +145,50 @@ class DocumentUnavailableError(MatchUsageError, LookupError):
 
 class CorruptSnapshotError(MatchUsageError, ValueError):
     """A stored usage snapshot does not match its own fingerprint: it was altered in storage."""
+
+
+class InvalidLineError(InvalidRecordError):
+    """One bad line of an input file: the file, the line, the field and the bad value.
+
+    Never raised alone: the loaders collect every bad line of a file into one
+    [`InvalidInputError`][matchusage.exceptions.InvalidInputError].
+
+    Attributes:
+        file: The file's name.
+        line: The line number (1 is the first line; ``None`` for a problem of
+            the whole file, such as a missing column).
+    """
+
+    def __init__(
+        self, file: str, line: int | None, field: str, value: object, expected: str
+    ) -> None:
+        self.file = file
+        self.line = line
+        where = file if line is None else f"{file}, line {line}"
+        super().__init__(where, field, value, expected)
+
+
+class InvalidInputError(MatchUsageError, ValueError):
+    """An input file (or a directory of them) has bad lines; nothing was loaded.
+
+    The message names every bad line (up to 20, then how many more); all of
+    them are in ``errors``.
+
+    Attributes:
+        errors: One [`InvalidLineError`][matchusage.exceptions.InvalidLineError]
+            per problem, in file and line order.
+    """
+
+    _SHOWN = 20
+
+    def __init__(self, errors: list[InvalidLineError]) -> None:
+        self.errors = tuple(errors)
+        files = ", ".join(dict.fromkeys(error.file for error in self.errors))
+        shown = "; ".join(str(error) for error in self.errors[: self._SHOWN])
+        more = len(self.errors) - self._SHOWN
+        if more > 0:
+            shown += f"; and {more} more"
+        if len(self.errors) == 1:
+            super().__init__(shown)
+        else:
+            super().__init__(f"{len(self.errors)} bad values in {files}: {shown}")

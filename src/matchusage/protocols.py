@@ -13,7 +13,7 @@ from ._billing import (
     InvoiceDocument,
     PaymentMethod,
     Plan,
-    UsageReport,
+    ReportedUsage,
 )
 from ._model import Match, Organization, Program, User
 from ._periods import BillingPeriod
@@ -145,7 +145,7 @@ class BillingProvider(Protocol):
         quantity: int,
         *,
         idempotency_key: str,
-    ) -> UsageReport:
+    ) -> ReportedUsage:
         """Bill *quantity* active users for *period*, at most once per *idempotency_key*.
 
         Reporting a key again with the same organization, period and quantity
@@ -186,7 +186,7 @@ class SnapshotStore(Protocol):
         """Return every snapshot of an organization, oldest period first."""
         ...
 
-    def record_report(self, report: UsageReport) -> UsageReport:
+    def record_report(self, report: ReportedUsage) -> ReportedUsage:
         """Record that a snapshot's usage was reported; return the recorded report.
 
         Recording a period again keeps the first record and returns it.
@@ -197,6 +197,6 @@ class SnapshotStore(Protocol):
         """
         ...
 
-    def report(self, organization_id: str, period: BillingPeriod) -> UsageReport | None:
+    def report(self, organization_id: str, period: BillingPeriod) -> ReportedUsage | None:
         """Return the recorded report of an organization's period, or ``None``."""
         ...

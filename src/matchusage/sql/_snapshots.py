@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .._billing import UsageReport
+from .._billing import ReportedUsage
 from .._periods import BillingPeriod
 from .._snapshots import UsageSnapshot
 from .._time import from_micros, to_micros
@@ -145,11 +145,11 @@ class SQLSnapshotStore:
             ).all()
         return [self._snapshot(row) for row in rows]
 
-    def record_report(self, report: UsageReport) -> UsageReport:
+    def record_report(self, report: ReportedUsage) -> ReportedUsage:
         """Record a report of a snapshot's period (the first record stays)."""
-        if not isinstance(report, UsageReport):
+        if not isinstance(report, ReportedUsage):
             raise InvalidRecordError(
-                "SnapshotStore.record_report", "report", report, "a UsageReport"
+                "SnapshotStore.record_report", "report", report, "a ReportedUsage"
             )
         key = self._key(report.organization_id, report.period)
         try:
@@ -171,7 +171,7 @@ class SQLSnapshotStore:
         assert stored is not None
         return stored
 
-    def _require_snapshot(self, connection: Connection, report: UsageReport) -> None:
+    def _require_snapshot(self, connection: Connection, report: ReportedUsage) -> None:
         table = self.snapshots_table
         found = connection.execute(
             sa.select(table.c.organization_id).where(
@@ -184,7 +184,7 @@ class SQLSnapshotStore:
                 "to record a report for"
             )
 
-    def report(self, organization_id: str, period: BillingPeriod) -> UsageReport | None:
+    def report(self, organization_id: str, period: BillingPeriod) -> ReportedUsage | None:
         """The recorded report of an organization's period, if any."""
         table = self.reports_table
         with self.engine.connect() as connection:
@@ -193,7 +193,7 @@ class SQLSnapshotStore:
             ).first()
         if row is None:
             return None
-        return UsageReport(
+        return ReportedUsage(
             organization_id=row.organization_id,
             period=BillingPeriod(from_micros(row.period_start_us), from_micros(row.period_end_us)),
             quantity=row.quantity,

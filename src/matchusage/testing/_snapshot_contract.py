@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from .._billing import UsageReport
+from .._billing import ReportedUsage
 from .._periods import BillingCycle, BillingPeriod
 from .._snapshots import MatchEvidence, UsageSnapshot
 from ..exceptions import UnknownRecordError
@@ -49,9 +49,9 @@ class SnapshotStoreContract:
         return UsageSnapshot(organization_id, period, evidence, computed_at=period.end)
 
     @staticmethod
-    def report(snapshot: UsageSnapshot, reference: str = "ref-1") -> UsageReport:
+    def report(snapshot: UsageSnapshot, reference: str = "ref-1") -> ReportedUsage:
         """A report of *snapshot*'s usage."""
-        return UsageReport(
+        return ReportedUsage(
             snapshot.organization_id,
             snapshot.period,
             snapshot.count,

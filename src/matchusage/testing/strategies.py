@@ -20,20 +20,23 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from .._model import Match, Role
+from .._model import Match, Role, User
 from .._periods import BillingCycle, BillingPeriod
 from .._time import UTC
 
 __all__ = [
+    "HOSTILE_PREFIXES",
     "PROGRAM_IDS",
     "USER_IDS",
     "ZONES",
     "aware_datetimes",
     "billing_cycles",
     "billing_periods",
+    "hostile_text",
     "match_lists",
     "matches",
     "time_zones",
+    "user_directories",
 ]
 
 ZONES = (
@@ -152,3 +155,47 @@ def billing_cycles(draw: st.DrawFn) -> BillingCycle:
     if kind == "yearly":
         return BillingCycle.yearly(anchor)
     return BillingCycle.weekly(anchor, every=1 if kind == "weekly" else 2)
+
+
+HOSTILE_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "'")
+"""Leading characters a spreadsheet may act on (and the apostrophe that neutralises them)."""
+
+
+def hostile_text() -> st.SearchStrategy[str]:
+    """Text that often starts like a spreadsheet formula: ``=cmd|' /C calc'!A0``, ``@SUM(...)``.
+
+    Also draws quotes, commas, semicolons, newlines and non-ASCII letters, so
+    that CSV quoting is exercised too.
+    """
+    tail = st.text(
+        st.sampled_from(list("=+-@\t\r\n'\",;|!()AZaz09 éß漢"))
+        | st.characters(exclude_characters="\x00"),
+        max_size=12,
+    )
+    return st.one_of(
+        st.tuples(st.sampled_from(HOSTILE_PREFIXES), tail).map("".join),
+        tail,
+    )
+
+
+def user_directories(
+    ids: st.SearchStrategy[str] = USER_IDS,
+    names: st.SearchStrategy[str] | None = None,
+) -> st.SearchStrategy[dict[str, User]]:
+    """User directories (id to [`User`][matchusage.User]) with hostile names and emails.
+
+    Args:
+        ids: Strategy for user ids (default: the shared small pool).
+        names: Strategy for names and the local part of emails (default:
+            [`hostile_text`][matchusage.testing.strategies.hostile_text]).
+    """
+    text = names if names is not None else hostile_text()
+    users = st.builds(
+        lambda user_id, name, email: User(user_id, name, email),
+        ids,
+        text,
+        st.none() | text.map(lambda local: f"{local}@example.org"),
+    )
+    return st.lists(users, unique_by=lambda user: user.id).map(
+        lambda found: {user.id: user for user in found}
+    )

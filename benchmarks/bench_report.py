@@ -1,0 +1,71 @@
+"""How much the usage report and the export cost on top of the core sweep.
+
+Prints, for one synthetic organization, the time of the bare core count
+(`active_users_by_period` over the same periods), of `usage_report` (one sweep
+plus per-program users, attribution, new/dropped and the open period) and of a
+CSV export of every reported period, with ratios to the core count measured in
+the same run. Run: ``python benchmarks/bench_report.py [matches]``.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import matchusage
+from matchusage import BillingCycle, Match
+
+UTC = timezone.utc
+
+
+def organization(count: int, seed: int = 7) -> list[Match]:
+    """*count* matches over three years among count/2 users in 5 programs."""
+    rng = random.Random(seed)
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    users = [f"u{n}" for n in range(max(2, count // 2))]
+    found = []
+    for n in range(count):
+        began = start + timedelta(minutes=rng.randrange(3 * 365 * 24 * 60))
+        ended = None if rng.random() < 0.3 else began + timedelta(days=rng.uniform(1, 300))
+        people = rng.sample(users, 4 if rng.random() < 0.1 else 2)
+        found.append(Match(f"m{n}", f"p{n % 5}", people, began, ended))
+    return found
+
+
+def best(run: Callable[[], object], repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - began)
+    return min(times)
+
+
+def main(count: int) -> None:
+    matches = organization(count)
+    cycle = BillingCycle.monthly(datetime(2023, 1, 1, tzinfo=UTC))
+    now = datetime(2025, 11, 20, tzinfo=UTC)
+    periods = cycle.closed_periods(before=now, count=7)
+    report = matchusage.usage_report(matches, cycle, now=now, periods=6)
+    rows = sum(u.count for u in report.periods)
+
+    core = best(lambda: matchusage.active_users_by_period(matches, periods))
+    full = best(lambda: matchusage.usage_report(matches, cycle, now=now, periods=6))
+    export = best(lambda: matchusage.export_csv(report, io.StringIO(newline="")), repeat=1)
+
+    print(f"{count:,} matches, 6 monthly periods, {rows:,} exported rows")
+    print(f"{'what':<42} {'seconds':>9} {'x core':>7}")
+    for name, seconds in [
+        ("core count (active_users_by_period, 7)", core),
+        ("usage_report (6 + previous + open)", full),
+        ("export_csv of the report", export),
+    ]:
+        print(f"{name:<42} {seconds:>9.3f} {seconds / core:>7.1f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200_000)

@@ -1,0 +1,329 @@
+"""Rendering reports for the command line: terminal tables with bars, JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, tzinfo
+from typing import Any, TextIO
+
+from ._explain import Explanation
+from ._export import neutralise
+from ._model import Program, User
+from ._periods import BillingPeriod
+from ._report import CurrentUsage, UsageReport
+
+BAR_WIDTH = 40
+_EIGHTHS = "▏▎▍▌▋▊▉"
+
+
+def bar(value: int, maximum: int, width: int = BAR_WIDTH, *, ascii_only: bool = False) -> str:
+    """A horizontal bar of *value* out of *maximum*, *width* cells long at most.
+
+    Drawn with Unicode block characters in eighths of a cell (``#`` when
+    *ascii_only*); a positive value always shows at least a sliver.
+    """
+    if maximum <= 0 or value <= 0:
+        return ""
+    eighths = max(1, round(value * width * 8 / maximum))
+    full, part = divmod(eighths, 8)
+    if ascii_only:
+        return "#" * max(1, round(eighths / 8))
+    return "█" * full + (_EIGHTHS[part - 1] if part else "")
+
+
+def _can_draw(out: TextIO) -> bool:
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    try:
+        "█▏".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _fits_dates(instants: Sequence[datetime], zone: tzinfo) -> bool:
+    return all(t.astimezone(zone).time() == datetime.min.time() for t in instants)
+
+
+class Labels:
+    """How instants and programs are written in one report's output."""
+
+    def __init__(self, zone: tzinfo, periods: Sequence[BillingPeriod], programs: Sequence[Program]):
+        self.zone = zone
+        bounds = [p.start for p in periods] + [p.end for p in periods]
+        self.dates_only = _fits_dates(bounds, zone)
+        self.names = {p.id: p.name or p.id for p in programs}
+        self.program_ids = [p.id for p in programs]
+
+    def instant(self, value: datetime) -> str:
+        return value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+
+    def boundary(self, value: datetime) -> str:
+        local = value.astimezone(self.zone)
+        return local.strftime("%Y-%m-%d" if self.dates_only else "%Y-%m-%d %H:%M")
+
+    def period(self, period: BillingPeriod) -> str:
+        return f"{self.boundary(period.start)} → {self.boundary(period.end)}"
+
+    def program(self, program_id: str) -> str:
+        return self.names.get(program_id, program_id)
+
+    def programs_in(self, *mappings: Mapping[str, object]) -> list[str]:
+        """Known programs first (in order), then any other program id seen."""
+        seen = {key for mapping in mappings for key in mapping}
+        return self.program_ids + sorted(seen - set(self.program_ids))
+
+
+def _signed(sign: str, count: int) -> str:
+    return f"{sign}{count}" if count else "0"
+
+
+def _iso(value: datetime | None, zone: tzinfo) -> str | None:
+    return None if value is None else value.astimezone(zone).isoformat()
+
+
+def write_report_table(
+    out: TextIO, report: UsageReport, title: str, labels: Labels, *, ascii_only: bool = False
+) -> None:
+    """The report as the terminal table: a bar per closed period, then the open period."""
+    ascii_only = ascii_only or not _can_draw(out)
+    zone = labels.zone
+    print(title, file=out)
+    print(f"Figures at {report.at.astimezone(zone).isoformat()} ({zone})", file=out)
+    print(file=out)
+    count = len(report.periods)
+    print(f"Active users in the last {count} closed billing periods", file=out)
+    if report.periods:
+        width = max(len(labels.period(u.period)) for u in report.periods)
+        top = max(u.count for u in report.periods)
+        print(f"  {'period':<{width}}  {'active':>6}  {'new':>5}  {'dropped':>7}", file=out)
+        for usage in report.periods:
+            print(
+                f"  {labels.period(usage.period):<{width}}  {usage.count:>6}"
+                f"  {_signed('+', len(usage.new)):>5}  {_signed('-', len(usage.dropped)):>7}"
+                f"  {bar(usage.count, top, ascii_only=ascii_only)}",
+                file=out,
+            )
+        last = report.periods[-1]
+        print(file=out)
+        print(f"By program, {labels.period(last.period)}", file=out)
+        rows = [
+            (
+                labels.program(key),
+                len(last.by_program.get(key, ())),
+                len(last.attributed.get(key, ())),
+            )
+            for key in labels.programs_in(last.by_program)
+        ]
+        name_width = max([len("total (each person once)")] + [len(row[0]) for row in rows])
+        print(f"  {'program':<{name_width}}  {'active':>6}  {'attributed':>10}", file=out)
+        for name, active, attributed in rows:
+            print(f"  {name:<{name_width}}  {active:>6}  {attributed:>10}", file=out)
+        total = "total (each person once)"
+        print(f"  {total:<{name_width}}  {last.count:>6}  {last.count:>10}", file=out)
+    print(file=out)
+    write_current_table(out, report.current, labels)
+
+
+def write_current_table(out: TextIO, current: CurrentUsage, labels: Labels) -> None:
+    """The open period's three figures."""
+    print(f"Current period {labels.period(current.period)} (open)", file=out)
+    print(f"  active so far         {len(current.users_so_far):>6}", file=out)
+    print(f"  in a match right now  {len(current.current_users):>6}", file=out)
+    write_active_table(out, current, labels, indent="  ")
+
+
+def write_active_table(
+    out: TextIO, current: CurrentUsage, labels: Labels, indent: str = ""
+) -> None:
+    """Current active matches and users per program."""
+    users = current.current_users_by_program
+    keys = labels.programs_in(current.current_matches)
+    width = max(
+        [len("program"), len("total (each person once)")] + [len(labels.program(k)) for k in keys]
+    )
+    print(f"{indent}Current active matches at {labels.instant(current.at)}", file=out)
+    print(f"{indent}  {'program':<{width}}  {'matches':>7}  {'users':>5}", file=out)
+    for key in keys:
+        matches = len(current.current_matches.get(key, ()))
+        people = len(users.get(key, ()))
+        print(f"{indent}  {labels.program(key):<{width}}  {matches:>7}  {people:>5}", file=out)
+    total = sum(len(m) for m in current.current_matches.values())
+    label = "total (each person once)"
+    print(f"{indent}  {label:<{width}}  {total:>7}  {len(current.current_users):>5}", file=out)
+
+
+def _counts(
+    mapping: Mapping[str, Sequence[Any] | frozenset[str]], keys: Sequence[str]
+) -> dict[str, int]:
+    return {key: len(mapping.get(key, ())) for key in keys}
+
+
+def current_json(current: CurrentUsage, labels: Labels) -> dict[str, Any]:
+    keys = labels.programs_in(current.current_matches)
+    return {
+        "period_start": _iso(current.period.start, labels.zone),
+        "period_end": _iso(current.period.end, labels.zone),
+        "at": _iso(current.at, labels.zone),
+        "active_so_far": len(current.users_so_far),
+        "current_active_users": len(current.current_users),
+        "current_active_matches": sum(len(m) for m in current.current_matches.values()),
+        "programs": {
+            key: {
+                "current_active_matches": len(current.current_matches.get(key, ())),
+                "current_active_users": len(current.current_users_by_program.get(key, ())),
+            }
+            for key in keys
+        },
+    }
+
+
+def report_json(report: UsageReport, labels: Labels, organization: str) -> dict[str, Any]:
+    """The report as a JSON-ready dict: counts per period, per program, and the open period."""
+    periods = []
+    for usage in report.periods:
+        keys = labels.programs_in(usage.by_program)
+        periods.append(
+            {
+                "period_start": _iso(usage.period.start, labels.zone),
+                "period_end": _iso(usage.period.end, labels.zone),
+                "active_users": usage.count,
+                "new_users": len(usage.new),
+                "dropped_users": len(usage.dropped),
+                "programs": {
+                    key: {
+                        "active_users": len(usage.by_program.get(key, ())),
+                        "attributed_users": len(usage.attributed.get(key, ())),
+                    }
+                    for key in keys
+                },
+            }
+        )
+    cycle = report.cycle
+    return {
+        "organization": organization,
+        "cycle": {
+            "anchor": cycle.anchor.isoformat(),
+            "unit": cycle.unit.value,
+            "every": cycle.every,
+            "timezone": str(labels.zone),
+        },
+        "at": _iso(report.at, labels.zone),
+        "periods": periods,
+        "current": current_json(report.current, labels),
+    }
+
+
+def write_json(out: TextIO, document: object) -> None:
+    json.dump(document, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def write_report_csv(out: TextIO, report: UsageReport, labels: Labels) -> None:
+    """One row per closed period; per-program columns ``<program>:active``, ``:attributed``."""
+    keys = labels.programs_in(*(u.by_program for u in report.periods))
+    writer = csv.writer(out, lineterminator="\n")
+    header = ["period_start", "period_end", "active_users", "new_users", "dropped_users"]
+    header += [f"{key}:{kind}" for key in keys for kind in ("active", "attributed")]
+    writer.writerow([neutralise(cell) for cell in header])
+    for usage in report.periods:
+        active = _counts(usage.by_program, keys)
+        attributed = _counts(usage.attributed, keys)
+        row: list[object] = [
+            _iso(usage.period.start, labels.zone),
+            _iso(usage.period.end, labels.zone),
+            usage.count,
+            len(usage.new),
+            len(usage.dropped),
+        ]
+        row += [n for key in keys for n in (active[key], attributed[key])]
+        writer.writerow(row)
+
+
+def write_active_csv(out: TextIO, current: CurrentUsage, labels: Labels) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["at", "program_id", "current_active_matches", "current_active_users"])
+    users = current.current_users_by_program
+    for key in labels.programs_in(current.current_matches):
+        writer.writerow(
+            [
+                _iso(current.at, labels.zone),
+                neutralise(key),
+                len(current.current_matches.get(key, ())),
+                len(users.get(key, ())),
+            ]
+        )
+
+
+def _overlap_rows(found: Explanation, zone: tzinfo) -> list[dict[str, Any]]:
+    return [
+        {
+            "match_id": o.match.id,
+            "program_id": o.program_id,
+            "role": None
+            if o.match.role_of(found.user_id) is None
+            else o.match.roles[found.user_id].value,
+            "match_started_at": _iso(o.match.started_at, zone),
+            "match_ended_at": _iso(o.match.ended_at, zone),
+            "overlap_start": _iso(o.start, zone),
+            "overlap_end": _iso(o.end, zone),
+        }
+        for o in found.overlaps
+    ]
+
+
+def explanations_json(
+    found: Sequence[Explanation], labels: Labels, user: User | None
+) -> dict[str, Any]:
+    return {
+        "user_id": found[0].user_id if found else None,
+        "name": None if user is None else user.name,
+        "email": None if user is None else user.email,
+        "periods": [
+            {
+                "period_start": _iso(e.period.start, labels.zone),
+                "period_end": _iso(e.period.end, labels.zone),
+                "active": e.is_active,
+                "matches": _overlap_rows(e, labels.zone),
+            }
+            for e in found
+        ],
+    }
+
+
+def write_explanations_csv(out: TextIO, found: Sequence[Explanation], labels: Labels) -> None:
+    """One row per period and match (a period with no match has one row with empty match cells)."""
+    writer = csv.writer(out, lineterminator="\n")
+    columns = ["match_id", "program_id", "role", "match_started_at", "match_ended_at",
+               "overlap_start", "overlap_end"]  # fmt: skip
+    writer.writerow(["period_start", "period_end", "user_id", "active", *columns])
+    for e in found:
+        head = [_iso(e.period.start, labels.zone), _iso(e.period.end, labels.zone)]
+        head += [neutralise(e.user_id), "yes" if e.is_active else "no"]
+        rows = _overlap_rows(e, labels.zone) or [dict.fromkeys(columns)]
+        for row in rows:
+            writer.writerow(head + [neutralise(row[c] or "") for c in columns])
+
+
+def write_explanations_table(
+    out: TextIO, found: Sequence[Explanation], labels: Labels, user: User | None
+) -> None:
+    user_id = found[0].user_id if found else "?"
+    who = user_id if user is None or not user.name else f"{user_id} ({user.name})"
+    print(f"Why was {who} billed?", file=out)
+    for e in found:
+        print(file=out)
+        state = f"active: {len(e)} match{'es' if len(e) != 1 else ''}" if e else "not active"
+        print(f"{labels.period(e.period)}  {state}", file=out)
+        for o in e.overlaps:
+            role = o.match.role_of(e.user_id)
+            ends = "ongoing" if o.match.ended_at is None else labels.instant(o.match.ended_at)
+            until = "ongoing" if o.end is None else labels.instant(o.end)
+            print(
+                f"  {o.match.id}  {labels.program(o.program_id)}"
+                f"{'' if role is None else f' ({role.value})'}",
+                file=out,
+            )
+            print(f"    match      {labels.instant(o.match.started_at)} → {ends}", file=out)
+            print(f"    in period  {labels.instant(o.start)} → {until}", file=out)

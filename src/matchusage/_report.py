@@ -1,0 +1,235 @@
+"""Usage reports: active users of the last closed billing periods and of the open one."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from operator import attrgetter
+from types import MappingProxyType
+
+import attrs
+
+from ._explain import Explanation, explanation
+from ._model import Match
+from ._periods import BillingCycle, BillingPeriod
+from ._sweep import Sweep
+from ._time import require_aware
+from ._usage import Matches, sweep
+from .exceptions import InvalidPeriodError, InvalidRecordError
+
+_INSTANT = timedelta(microseconds=1)
+_attribution_order = attrgetter("_start_us", "program_id")
+
+
+def _frozen_map(groups: Mapping[str, Iterable[str]]) -> Mapping[str, frozenset[str]]:
+    return MappingProxyType({key: frozenset(groups[key]) for key in sorted(groups)})
+
+
+@attrs.frozen
+class PeriodUsage:
+    """The active users of one closed billing period.
+
+    Attributes:
+        period: The billing period.
+        users: The ids of the users active in the period; each person once.
+        by_program: For each program with an active match, the distinct users
+            active in it. A user active in two programs appears under both,
+            so these counts may add up to more than ``count``.
+        attributed: Every active user under exactly one program (see
+            [`usage_report`][matchusage.usage_report] for the rule), so these
+            counts add up to ``count``: the split for internal chargeback.
+        new: Users active in this period but not in the period before it.
+        dropped: Users active in the period before it but not in this one.
+    """
+
+    period: BillingPeriod
+    users: frozenset[str]
+    by_program: Mapping[str, frozenset[str]] = attrs.field(hash=False)
+    attributed: Mapping[str, frozenset[str]] = attrs.field(hash=False)
+    new: frozenset[str]
+    dropped: frozenset[str]
+
+    @property
+    def count(self) -> int:
+        """The number of active users: the quantity invoiced for the period."""
+        return len(self.users)
+
+
+@attrs.frozen
+class CurrentUsage:
+    """The open billing period, as far as it has gone: three distinct figures.
+
+    Attributes:
+        period: The open period, the one containing ``at``.
+        at: The instant the figures are taken at ("now").
+        users_so_far: Users active in the period up to and including ``at``
+            (a match overlapping ``[period.start, at]``): the number the
+            period's invoice will show at least.
+        current_users: Users in a match current at ``at``: the program
+            pages' "current active users".
+        current_matches: For each program with a current match, its matches
+            current at ``at``, ordered by id.
+    """
+
+    period: BillingPeriod
+    at: datetime
+    users_so_far: frozenset[str]
+    current_users: frozenset[str]
+    current_matches: Mapping[str, tuple[Match, ...]] = attrs.field(hash=False)
+
+    @property
+    def current_users_by_program(self) -> Mapping[str, frozenset[str]]:
+        """For each program with a current match, the users in its current matches."""
+        return MappingProxyType(
+            {
+                program: frozenset().union(*(m.participants for m in matches))
+                for program, matches in self.current_matches.items()
+            }
+        )
+
+
+@attrs.frozen
+class UsageReport:
+    """The usage report of an organization: the last closed periods and the open one.
+
+    Built by [`usage_report`][matchusage.usage_report]. It keeps the single
+    sweep it was computed from, so every user it counts can be explained from
+    the same data with [`explain`][matchusage.UsageReport.explain].
+
+    Attributes:
+        cycle: The billing cycle.
+        at: The instant the report was made at ("now").
+        periods: The closed periods, oldest first.
+        current: The open period containing ``at``.
+    """
+
+    cycle: BillingCycle
+    at: datetime
+    periods: tuple[PeriodUsage, ...]
+    current: CurrentUsage
+    _sweep: Sweep = attrs.field(eq=False, repr=False, alias="sweep")
+    _so_far: BillingPeriod = attrs.field(eq=False, repr=False, alias="so_far")
+
+    def usage(self, period: BillingPeriod) -> PeriodUsage:
+        """The [`PeriodUsage`][matchusage.PeriodUsage] of one of the report's closed periods.
+
+        Raises:
+            matchusage.exceptions.InvalidPeriodError: *period* is not in the report.
+        """
+        for usage in self.periods:
+            if usage.period == period:
+                return usage
+        raise InvalidPeriodError(
+            "UsageReport", "period", period, "one of the report's closed periods"
+        )
+
+    def explain(self, user_id: str, period: BillingPeriod) -> Explanation:
+        """Why *user_id* is counted (or not) in *period*, from the report's own data.
+
+        Args:
+            user_id: The user to explain.
+            period: One of the report's closed periods, or the open period
+                (explained up to the report's instant).
+
+        Raises:
+            matchusage.exceptions.InvalidPeriodError: *period* is not in the report.
+        """
+        if period == self.current.period:
+            so_far = explanation(self._sweep, user_id, self._so_far)
+            return Explanation(user_id, period, so_far.overlaps)
+        self.usage(period)
+        return explanation(self._sweep, user_id, period)
+
+
+def usage_report(
+    matches: Matches, cycle: BillingCycle, *, now: datetime, periods: int = 6
+) -> UsageReport:
+    """The usage report of the last *periods* closed billing periods and the open one.
+
+    Everything is computed from one sweep of the matches over all the periods
+    (plus the period before the oldest, for its new and dropped users, and
+    the open period up to *now*), so the figures agree with each other and
+    with [`active_users_by_period`][matchusage.active_users_by_period].
+
+    **Attribution.** Each active user of a period is attributed to the program
+    of the earliest-starting match that makes them active in that period;
+    when several such matches start at the same instant, the smallest
+    program id wins. Attributed counts therefore add up to the total.
+
+    Args:
+        matches: The matches to consider (or a [`MatchSource`][matchusage.protocols.MatchSource],
+            such as [`OrganizationMatches`][matchusage.OrganizationMatches]).
+        cycle: The organization's billing cycle.
+        now: The instant of the report, timezone-aware; periods ending at or
+            before it are closed.
+        periods: How many closed periods to report.
+
+    Returns:
+        The report, closed periods oldest first.
+
+    Raises:
+        matchusage.exceptions.InvalidRecordError: *now* is naive, or *periods*
+            is not a non-negative integer.
+        matchusage.exceptions.DuplicateMatchError: Two matches share an id.
+    """
+    if not isinstance(cycle, BillingCycle):
+        raise InvalidRecordError("usage_report", "cycle", cycle, "a BillingCycle")
+    require_aware(now, "usage_report", "now", InvalidRecordError)
+    if not isinstance(periods, int) or isinstance(periods, bool) or periods < 0:
+        raise InvalidRecordError("usage_report", "periods", periods, "a non-negative integer")
+    closed = cycle.closed_periods(before=now, count=periods + 1)
+    current = cycle.period_containing(now)
+    so_far = BillingPeriod(current.start, now + _INSTANT)
+    instant = BillingPeriod(now, now + _INSTANT)
+    found = sweep(matches, [*closed, so_far, instant])
+
+    usages = []
+    previous = found.users(closed[0])
+    for period in closed[1:]:
+        users = found.users(period)
+        by_program, attributed = _programs(found.matches(period))
+        usages.append(
+            PeriodUsage(
+                period=period,
+                users=users,
+                by_program=by_program,
+                attributed=attributed,
+                new=users - previous,
+                dropped=previous - users,
+            )
+        )
+        previous = users
+
+    now_matches: dict[str, list[Match]] = defaultdict(list)
+    for match in found.matches(instant):
+        now_matches[match.program_id].append(match)
+    open_usage = CurrentUsage(
+        period=current,
+        at=now,
+        users_so_far=found.users(so_far),
+        current_users=found.users(instant),
+        current_matches=MappingProxyType(
+            {key: tuple(now_matches[key]) for key in sorted(now_matches)}
+        ),
+    )
+    return UsageReport(cycle, now, tuple(usages), open_usage, sweep=found, so_far=so_far)
+
+
+def _programs(
+    matches: list[Match],
+) -> tuple[Mapping[str, frozenset[str]], Mapping[str, frozenset[str]]]:
+    """Per-program users, and the attribution of each user to one program."""
+    groups: dict[str, list[frozenset[str]]] = defaultdict(list)
+    for match in matches:
+        groups[match.program_id].append(match.participants)
+    by_program = {key: frozenset().union(*groups[key]) for key in sorted(groups)}
+    # Latest first, so that the earliest match (smallest program id on a tie)
+    # writes each user's owner last.
+    owner: dict[str, str] = {}
+    for match in sorted(matches, key=_attribution_order, reverse=True):
+        owner.update(dict.fromkeys(match.participants, match.program_id))
+    attributed: dict[str, set[str]] = defaultdict(set)
+    for user, program in owner.items():
+        attributed[program].add(user)
+    return MappingProxyType(by_program), _frozen_map(attributed)

@@ -1,0 +1,220 @@
+"""Exports: CSV and JSON Lines of the active users, spreadsheet-safe, streamed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from matchusage import (
+    EXPORT_COLUMNS,
+    BillingCycle,
+    Match,
+    User,
+    export_csv,
+    export_jsonl,
+    export_rows,
+    neutralise,
+    usage_report,
+)
+from matchusage.exceptions import InvalidPeriodError, InvalidRecordError
+from matchusage.testing import strategies as mst
+
+UTC = timezone.utc
+CYCLE = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=UTC))
+NOW = datetime(2024, 4, 2, tzinfo=UTC)
+
+
+def at(month: int, day: int) -> datetime:
+    return datetime(2024, month, day, tzinfo=UTC)
+
+
+MATCHES = [
+    Match("m1", "p1", {"bob", "ann"}, at(1, 10), at(3, 5)),
+    Match("m2", "p2", {"ann", "cyd"}, at(2, 1)),
+]
+DIRECTORY = {"ann": User("ann", "Ann", "ann@example.org"), "bob": User("bob", "=1+1")}
+
+
+def restore(cell: str) -> str:
+    """Undo neutralise: strip one leading apostrophe."""
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def read_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def test_csv_export_named_example() -> None:
+    report = usage_report(MATCHES, CYCLE, now=NOW, periods=2)
+    out = io.StringIO(newline="")
+    assert 6 == export_csv(report, out, users=DIRECTORY)
+    text = out.getvalue()
+    assert ",".join(EXPORT_COLUMNS) + "\r\n" == text.splitlines(keepends=True)[0]
+    rows = read_csv(text)
+    assert [
+        ("2024-02-01T00:00:00+00:00", "ann"),
+        ("2024-02-01T00:00:00+00:00", "bob"),
+        ("2024-02-01T00:00:00+00:00", "cyd"),
+        ("2024-03-01T00:00:00+00:00", "ann"),
+        ("2024-03-01T00:00:00+00:00", "bob"),
+        ("2024-03-01T00:00:00+00:00", "cyd"),
+    ] == [(row["period_start"], row["user_id"]) for row in rows]
+    ann_march = rows[3]
+    assert {
+        "period_start": "2024-03-01T00:00:00+00:00",
+        "period_end": "2024-04-01T00:00:00+00:00",
+        "user_id": "ann",
+        "name": "Ann",
+        "email": "ann@example.org",
+        "programs": "p1;p2",
+        "match_ids": "m1;m2",
+        "active_from": "2024-03-01T00:00:00+00:00",
+        "active_until": "2024-04-01T00:00:00+00:00",
+    } == ann_march
+    bob_march = rows[4]
+    assert ("'=1+1", "", "2024-03-05T00:00:00+00:00") == (
+        bob_march["name"],
+        bob_march["email"],
+        bob_march["active_until"],
+    )
+
+
+def test_jsonl_export_of_one_period() -> None:
+    report = usage_report(MATCHES, CYCLE, now=NOW, periods=2)
+    out = io.StringIO()
+    march = report.periods[1].period
+    assert 3 == export_jsonl(report, out, period=march)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert list(EXPORT_COLUMNS) == list(records[0])
+    assert ["ann", "bob", "cyd"] == [r["user_id"] for r in records]
+    assert [["p1", "p2"], ["p1"], ["p2"]] == [r["programs"] for r in records]
+    assert [None, None, None] == [r["email"] for r in records]  # no directory given
+
+
+def test_export_of_a_period_outside_the_report_is_rejected() -> None:
+    report = usage_report(MATCHES, CYCLE, now=NOW, periods=1)
+    with pytest.raises(InvalidPeriodError):
+        next(export_rows(report, period=CYCLE.period_containing(at(1, 5))))
+    with pytest.raises(InvalidRecordError, match="'report'"):
+        next(export_rows(MATCHES))  # type: ignore[arg-type]
+
+
+exports = st.builds(
+    lambda matches, cycle, now, directory: (matches, cycle, now, directory),
+    mst.match_lists(),
+    mst.billing_cycles(),
+    mst.aware_datetimes(),
+    mst.user_directories(),
+)
+
+
+@settings(max_examples=50)
+@given(exports)
+def test_export_rows_read_back_are_the_active_users(case: tuple) -> None:  # type: ignore[type-arg]
+    """CSV and JSON Lines read back with the csv/json modules give exactly the report's users."""
+    matches, cycle, now, directory = case
+    report = usage_report(matches, cycle, now=now, periods=3)
+    expected = [
+        (u.period.start.isoformat(), user) for u in report.periods for user in sorted(u.users)
+    ]
+
+    text = io.StringIO(newline="")
+    export_csv(report, text, users=directory)
+    rows = read_csv(text.getvalue())
+    assert expected == [(row["period_start"], restore(row["user_id"])) for row in rows]
+
+    lines = io.StringIO()
+    export_jsonl(report, lines, users=directory)
+    records = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert expected == [(r["period_start"], r["user_id"]) for r in records]
+
+    for row, record in zip(rows, records, strict=True):
+        usage = next(u for u in report.periods if u.period.start.isoformat() == row["period_start"])
+        found = report.explain(record["user_id"], usage.period)
+        assert list(found.match_ids) == record["match_ids"]
+        assert [restore(c) for c in row["match_ids"].split(";")] == record["match_ids"]
+        person = directory.get(record["user_id"])
+        assert (person.name if person else "") == record["name"] == restore(row["name"])
+        assert (person.email if person else None) == record["email"]
+        assert found.active_from.isoformat() == record["active_from"] == row["active_from"]
+
+
+@settings(max_examples=200)
+@given(mst.hostile_text())
+@example("=cmd|' /C calc'!A0")
+@example("+1")
+@example("-1")
+@example("@SUM(A1)")
+@example("\t=1")
+@example("\r=1")
+@example("'=1")
+def test_neutralised_cells_never_start_a_formula(text: str) -> None:
+    cell = neutralise(text)
+    assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert text == restore(cell)
+    assert cell == text or cell == "'" + text
+
+
+@settings(max_examples=80)
+@given(mst.user_directories(ids=mst.hostile_text().filter(bool)))
+def test_hostile_names_are_inert_in_the_csv(directory: dict[str, User]) -> None:
+    """Every cell of a CSV export with hostile ids, names and emails is neutralised."""
+    people = sorted(directory)
+    matches = [Match(f"m{i}", "p1", {user}, at(1, 5)) for i, user in enumerate(people)]
+    report = usage_report(matches, CYCLE, now=NOW, periods=1)
+    out = io.StringIO(newline="")
+    export_csv(report, out, users=directory)
+    rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    assert list(EXPORT_COLUMNS) == rows[0]
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert people == [restore(row[2]) for row in rows[1:]]
+    names = [directory[user].name for user in people]
+    assert names == [restore(row[3]) for row in rows[1:]]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("=SUM(A1:A3)", "'=SUM(A1:A3)"),
+        ("+33 1 23", "'+33 1 23"),
+        ("-2", "'-2"),
+        ("@cmd", "'@cmd"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("'quoted", "''quoted"),
+        ("Ada = Lovelace", "Ada = Lovelace"),
+        ("", ""),
+    ],
+    ids=["equals", "plus", "minus", "at", "tab", "cr", "apostrophe", "inner-equals", "empty"],
+)
+def test_neutralise_table(cell: str, expected: str) -> None:
+    assert expected == neutralise(cell)
+
+
+class RecordingFile(io.StringIO):
+    """A text file that remembers how many times it was written to."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+@pytest.mark.parametrize("export", [export_csv, export_jsonl], ids=["csv", "jsonl"])
+def test_exports_stream_row_by_row(export: object) -> None:
+    report = usage_report(MATCHES, CYCLE, now=NOW, periods=2)
+    out = RecordingFile()
+    count = export(report, out)  # type: ignore[operator]
+    assert count <= out.writes
+    rows = export_rows(report)
+    assert isinstance(rows, Iterator)

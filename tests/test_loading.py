@@ -1,0 +1,344 @@
+"""Loading input files: documented CSV and JSON Lines formats, all-or-nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import matchusage
+from matchusage import (
+    BillingCycle,
+    CycleUnit,
+    Match,
+    Role,
+    User,
+    load_directory,
+    load_matches,
+    load_organization,
+    load_programs,
+    load_users,
+)
+from matchusage._example import EXAMPLE_NOW, example_repository
+from matchusage.exceptions import InvalidInputError, InvalidLineError, MatchUsageError
+
+UTC = timezone.utc
+PARIS = timezone(timedelta(hours=1))
+
+MATCHES_CSV = """\
+id,program_id,participants,started_at,ended_at
+m1,p1,ann:mentor;bob:mentee,2024-01-10T09:00:00+01:00,2024-03-05T00:00:00Z
+m2,p2,ann;cyd:other,2024-02-01T00:00:00+00:00,
+"""
+
+MATCHES_JSONL = """\
+{"id": "m1", "program_id": "p1", "participants": [{"user_id": "ann", "role": "mentor"}, {"user_id": "bob", "role": "mentee"}], "started_at": "2024-01-10T09:00:00+01:00", "ended_at": "2024-03-05T00:00:00Z"}
+
+{"id": "m2", "program_id": "p2", "participants": ["ann", {"user_id": "cyd", "role": "other"}], "started_at": "2024-02-01T00:00:00+00:00", "ended_at": null}
+"""  # noqa: E501
+
+EXPECTED = [
+    Match(
+        "m1",
+        "p1",
+        {"ann", "bob"},
+        datetime(2024, 1, 10, 9, tzinfo=PARIS),
+        datetime(2024, 3, 5, tzinfo=UTC),
+        roles={"ann": Role.MENTOR, "bob": Role.MENTEE},
+    ),
+    Match("m2", "p2", {"ann", "cyd"}, datetime(2024, 2, 1, tzinfo=UTC), roles={"cyd": "other"}),
+]
+
+
+def stream(text: str, name: str) -> io.StringIO:
+    file = io.StringIO(text, newline="")
+    file.name = name  # type: ignore[misc]
+    return file
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [(MATCHES_CSV, "matches.csv"), (MATCHES_JSONL, "matches.jsonl")],
+    ids=["csv", "jsonl"],
+)
+def test_matches_load_in_both_formats(text: str, name: str) -> None:
+    found = load_matches(stream(text, name), program_ids=["p1", "p2"])
+    assert EXPECTED == found
+    assert [dict(m.roles) for m in EXPECTED] == [dict(m.roles) for m in found]
+
+
+def test_format_can_be_given_when_the_name_does_not_tell() -> None:
+    assert EXPECTED == load_matches(io.StringIO(MATCHES_CSV, newline=""), format="csv")
+
+
+def test_users_and_programs_load() -> None:
+    users = load_users(stream("id,name,email\nann,Ann,ann@example.org\nbob,,\n", "users.csv"))
+    assert [User("ann", "Ann", "ann@example.org"), User("bob")] == users
+    lines = '{"id": "p1", "name": "One"}\n{"id": "p2"}\n'
+    programs = load_programs(stream(lines, "programs.jsonl"), "org")
+    assert [matchusage.Program("p1", "org", "One"), matchusage.Program("p2", "org")] == programs
+
+
+def bad(text: str, name: str = "matches.csv", **kwargs: object) -> list[tuple[object, ...]]:
+    """Load *text* as matches and return the (line, field, value) of every problem."""
+    with pytest.raises(InvalidInputError) as info:
+        load_matches(stream(text, name), **kwargs)  # type: ignore[arg-type]
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, MatchUsageError)
+    for error in info.value.errors:
+        assert isinstance(error, InvalidLineError)
+        assert name == error.file
+    return [(e.line, e.field, e.value) for e in info.value.errors]
+
+
+HEADER = "id,program_id,participants,started_at,ended_at\n"
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        pytest.param(
+            "m1,p1,ann,2024-01-10T09:00:00,",
+            [(2, "started_at", "2024-01-10T09:00:00")],
+            id="naive-start",
+        ),
+        pytest.param(
+            "m1,p1,ann,2024-01-10T09:00:00Z,2024-02-01T00:00:00",
+            [(2, "ended_at", "2024-02-01T00:00:00")],
+            id="naive-end",
+        ),
+        pytest.param(
+            "m1,p1,ann,2024-01-10T09:00:00Z,2024-01-01T00:00:00Z",
+            [(2, "ended_at", "2024-01-01T00:00:00Z")],
+            id="end-before-start",
+        ),
+        pytest.param(
+            "m1,p9,ann,2024-01-10T09:00:00Z,", [(2, "program_id", "p9")], id="unknown-program"
+        ),
+        pytest.param("m1,p1,,2024-01-10T09:00:00Z,", [(2, "participants", "")], id="no-people"),
+        pytest.param("m1,p1, ; ,2024-01-10T09:00:00Z,", [(2, "participants", " ; ")], id="blank"),
+        pytest.param(
+            "m1,p1,ann:boss,2024-01-10T09:00:00Z,", [(2, "participants", "boss")], id="bad-role"
+        ),
+        pytest.param(
+            "m1,p1,ann;ann,2024-01-10T09:00:00Z,",
+            [(2, "participants", "ann;ann")],
+            id="repeated-participant",
+        ),
+        pytest.param("m1,p1,ann,yesterday,", [(2, "started_at", "yesterday")], id="not-a-date"),
+        pytest.param(",p1,ann,2024-01-10T09:00:00Z,", [(2, "id", "")], id="no-id"),
+        pytest.param("m1,p1,ann", [(2, "columns", ["m1", "p1", "ann"])], id="short-row"),
+    ],
+)
+def test_each_bad_value_is_named(row: str, expected: list[tuple[object, ...]]) -> None:
+    assert expected == bad(HEADER + row + "\n", program_ids=["p1"])
+
+
+def test_every_bad_line_is_collected_in_one_error() -> None:
+    text = (
+        HEADER
+        + "m1,p1,ann,2024-01-10T09:00:00Z,\n"
+        + "m2,p1,ann,2024-01-10T09:00:00,\n"  # naive
+        + "m1,p1,bob,2024-01-10T09:00:00Z,\n"  # duplicate id
+        + '"m3",p1,"bob;\ncyd",2024-01-10T09:00:00Z,2023-01-01T00:00:00Z\n'  # two lines, end<start
+        + "m4,p7,,2024-01-10T09:00:00Z,\n"  # unknown program and no participants
+    )
+    assert [
+        (3, "started_at", "2024-01-10T09:00:00"),
+        (4, "id", "m1"),
+        (5, "ended_at", "2023-01-01T00:00:00Z"),
+        (7, "participants", ""),
+        (7, "program_id", "p7"),
+    ] == bad(text, program_ids=["p1"])
+
+
+def test_the_message_names_file_line_field_and_value() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        load_matches(stream(HEADER + "m1,p1,ann,2024-01-10T09:00:00,\n", "data/matches.csv"))
+    message = str(info.value)
+    assert "data/matches.csv, line 2: 'started_at' must be" in message
+    assert "(got '2024-01-10T09:00:00')" in message
+    assert "\n" not in message
+
+
+def test_many_bad_lines_are_summarised_in_the_message() -> None:
+    rows = "".join(f"m{n},p1,ann,2024-01-10,\n" for n in range(25))
+    with pytest.raises(InvalidInputError) as info:
+        load_matches(stream(HEADER + rows, "matches.csv"))
+    assert 25 == len(info.value.errors)
+    assert str(info.value).startswith("25 bad values in matches.csv: ")
+    assert str(info.value).endswith("; and 5 more")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "id,program,participants,started_at\n",
+            [(1, "columns", ["id", "program", "participants", "started_at"])] * 2,
+            id="wrong-column",
+        ),
+        pytest.param("", [(None, "header", "")], id="empty-file"),
+    ],
+)
+def test_bad_headers(text: str, expected: list[tuple[object, ...]]) -> None:
+    assert expected == bad(text)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param("not json", [(1, "json", "not json")], id="not-json"),
+        pytest.param("[1, 2]", [(1, "json", [1, 2])], id="not-an-object"),
+        pytest.param(
+            '{"id": 5, "program_id": "p1", "participants": ["a"],'
+            ' "started_at": "2024-01-01T00:00Z"}',
+            [(1, "id", 5)],
+            id="number-id",
+        ),
+        pytest.param(
+            '{"id": "m", "program_id": "p1", "participants": "a",'
+            ' "started_at": "2024-01-01T00:00Z", "ended_at": 3}',
+            [(1, "ended_at", 3)],
+            id="number-end",
+        ),
+        pytest.param(
+            '{"id": "m", "program_id": "p1", "participants": [{"user": "a"}],'
+            ' "started_at": "2024-01-01T00:00Z"}',
+            [(1, "participants", {"user": "a"})],
+            id="bad-participant-object",
+        ),
+    ],
+)
+def test_bad_jsonl_lines(line: str, expected: list[tuple[object, ...]]) -> None:
+    assert expected == bad(line + "\n", "matches.jsonl")
+
+
+def test_duplicate_users_and_programs() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        load_users(stream("id,name\nann,A\nann,B\n,C\n", "users.csv"))
+    assert [(3, "id", "ann"), (4, "id", "")] == [
+        (e.line, e.field, e.value) for e in info.value.errors
+    ]
+    with pytest.raises(InvalidInputError, match="line 3"):
+        load_programs(stream("id\np1\np1\n", "programs.csv"), "org")
+
+
+def test_unknown_suffix_needs_a_format() -> None:
+    with pytest.raises(InvalidInputError, match="'format'"):
+        load_users(stream("id\nann\n", "users.txt"))
+
+
+ORGANIZATION = {
+    "id": "acme",
+    "name": "Acme",
+    "timezone": "Europe/Paris",
+    "cycle": {"anchor": "2024-01-15T00:00:00+01:00", "unit": "month", "every": 3},
+}
+
+
+def test_organization_settings() -> None:
+    organization = load_organization(stream(json.dumps(ORGANIZATION), "organization.json"))
+    cycle = organization.cycle
+    assert ("acme", "Acme", "Europe/Paris") == (
+        organization.id,
+        organization.name,
+        organization.timezone,
+    )
+    assert (CycleUnit.MONTH, 3) == (cycle.unit, cycle.every)
+    assert "2024-04-15T00:00:00+02:00" == cycle.boundary(1).isoformat()
+
+
+def test_bad_organization_settings_are_all_named() -> None:
+    settings = {
+        "id": "",
+        "name": "Acme",
+        "timezone": "Mars/Base",
+        "cycle": {"anchor": "2024-01-15", "unit": "fortnight", "every": 0},
+    }
+    with pytest.raises(InvalidInputError) as info:
+        load_organization(stream(json.dumps(settings), "organization.json"))
+    assert ["id", "timezone", "anchor", "cycle.unit", "cycle.every"] == [
+        e.field for e in info.value.errors
+    ]
+
+
+def write_directory(root: Path, matches: str = MATCHES_CSV) -> Path:
+    (root / "organization.json").write_text(json.dumps(ORGANIZATION))
+    (root / "programs.csv").write_text("id,name\np1,One\np2,Two\n")
+    (root / "users.jsonl").write_text('{"id": "ann", "name": "Ann"}\n')
+    (root / "matches.csv").write_text(matches)
+    return root
+
+
+def test_directory_loads_into_a_repository(tmp_path: Path) -> None:
+    repository = load_directory(write_directory(tmp_path))
+    assert ["acme"] == [o.id for o in repository.organizations()]
+    assert ["p1", "p2"] == [p.id for p in repository.programs("acme")]
+    assert {"ann": User("ann", "Ann")} == repository.users(["ann", "bob"])
+    window = {"start": datetime(2000, 1, 1, tzinfo=UTC), "end": datetime(2100, 1, 1, tzinfo=UTC)}
+    assert EXPECTED == repository.matches("acme", **window)
+
+
+def test_directory_errors_from_every_file_are_reported_together(tmp_path: Path) -> None:
+    write_directory(tmp_path, HEADER + "m1,p9,ann,2024-01-01T00:00Z,\n")
+    (tmp_path / "users.jsonl").write_text('{"id": "ann"}\n{"id": "ann"}\n')
+    with pytest.raises(InvalidInputError) as info:
+        load_directory(tmp_path)
+    assert [("users.jsonl", 2), ("matches.csv", 2)] == [
+        (Path(e.file).name, e.line) for e in info.value.errors
+    ]
+
+
+@pytest.mark.parametrize(
+    ("remove", "add", "field"),
+    [
+        pytest.param("organization.json", None, "organization", id="no-settings"),
+        pytest.param("matches.csv", None, "matches", id="no-matches"),
+        pytest.param(None, "programs.jsonl", "programs", id="two-program-files"),
+    ],
+)
+def test_directory_layout_problems(
+    tmp_path: Path, remove: str | None, add: str | None, field: str
+) -> None:
+    write_directory(tmp_path)
+    if remove:
+        (tmp_path / remove).unlink()
+    if add:
+        (tmp_path / add).write_text('{"id": "p1"}\n')
+    with pytest.raises(InvalidInputError) as info:
+        load_directory(tmp_path)
+    assert [field] == [e.field for e in info.value.errors]
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="existing directory"):
+        load_directory(tmp_path / "nowhere")
+
+
+def test_bundled_example_is_realistic() -> None:
+    """A few programs, a few hundred users, group and one-to-one matches, ends and ongoing."""
+    repository = example_repository()
+    (organization,) = repository.organizations()
+    everything = repository.matches(
+        organization.id,
+        start=datetime(2000, 1, 1, tzinfo=UTC),
+        end=datetime(2100, 1, 1, tzinfo=UTC),
+    )
+    sizes = {len(m.participants) for m in everything}
+    ended = [m for m in everything if m.ended_at is not None]
+    cycle = organization.cycle
+    mid_period = [m for m in ended if cycle.period_containing(m.ended_at).start != m.ended_at]  # type: ignore[arg-type]
+    users = {u for m in everything for u in m.participants}
+    assert 3 == len(repository.programs(organization.id))
+    assert len(users) >= 200
+    assert {2, 4} == sizes
+    assert mid_period
+    assert any(m.is_ongoing for m in everything)
+    span = max(m.started_at for m in everything) - min(m.started_at for m in everything)
+    assert span > timedelta(days=600)
+    assert all(m.started_at <= EXAMPLE_NOW for m in everything)
+    assert isinstance(cycle, BillingCycle)
