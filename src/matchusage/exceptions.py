@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "DuplicateMatchError",
+    "InvalidColumnError",
     "InvalidCycleError",
     "InvalidMatchError",
     "InvalidPeriodError",
@@ -85,3 +86,22 @@ class DuplicateMatchError(MatchUsageError, ValueError):
 
 class UnknownRecordError(MatchUsageError, LookupError):
     """A record referenced by id does not exist (an unknown program, organization or user)."""
+
+
+class InvalidColumnError(InvalidRecordError):
+    """A column given to the columnar engine has a bad type, length or value.
+
+    Raised before anything is counted. The message names the column, the
+    first bad row (if one row is at fault) and its value.
+
+    Attributes:
+        column: The name of the offending column, e.g. ``"end_us"``.
+        row: The first bad row, or ``None`` when the whole column is at fault
+            (a wrong length or type).
+    """
+
+    def __init__(self, column: str, row: int | None, value: object, expected: str) -> None:
+        self.column = column
+        self.row = row
+        record = "MatchColumns" if row is None else f"MatchColumns row {row}"
+        super().__init__(record, column, value, expected)
