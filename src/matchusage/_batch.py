@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
@@ -106,12 +106,22 @@ def batch_active_users(
             for org, periods in plan.items()
         }
     plan = batch_periods(_required(organizations, "organizations"), now=now, count=count)
-    organization_of = organizations_of_programs(_required(programs, "programs"))
-    matches = list(source)
+    return objects_by_plan(source, _required(programs, "programs"), plan)
+
+
+def objects_by_plan(
+    matches: Iterable[Match], programs: Iterable[Program], plan: Mapping[str, list[BillingPeriod]]
+) -> dict[str, dict[BillingPeriod, frozenset[str]]]:
+    """The object path of the batch: group the matches by organization, sweep each."""
+    organization_of = organizations_of_programs(programs)
+    matches = list(matches)
     check_unique_ids(matches)
-    grouped: dict[str, list[Match]] = defaultdict(list)
+    by_program: dict[str, list[Match]] = defaultdict(list)
     for match in matches:
-        grouped[organization_of_match(match, organization_of)].append(match)
+        by_program[match.program_id].append(match)
+    grouped: dict[str, list[Match]] = defaultdict(list)
+    for found in by_program.values():
+        grouped[organization_of_match(found[0], organization_of)].extend(found)
     return {
         org: active_users_by_period(grouped.get(org, []), periods) for org, periods in plan.items()
     }

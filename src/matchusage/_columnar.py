@@ -138,9 +138,20 @@ def plan_periods(periods: Mapping[str, Iterable[BillingPeriod]]) -> Plan:
             "columnar", "periods", periods, "a mapping of organization id to billing periods"
         )
     return {
-        organization: tuple(dict.fromkeys(check_periods(spans)))
-        for organization, spans in periods.items()
+        organization: _distinct(check_periods(spans)) for organization, spans in periods.items()
     }
+
+
+def _distinct(periods: tuple[BillingPeriod, ...]) -> tuple[BillingPeriod, ...]:
+    # Equal periods cover the same instants; comparing the integers is much
+    # cheaper than hashing the datetimes.
+    keys = [(p._start_us, p._end_us) for p in periods]
+    if len(set(keys)) == len(keys):
+        return periods
+    first: dict[tuple[int, int], BillingPeriod] = {}
+    for key, period in zip(keys, periods, strict=True):
+        first.setdefault(key, period)
+    return tuple(first.values())
 
 
 def numpy_available() -> bool:

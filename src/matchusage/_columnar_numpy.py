@@ -187,12 +187,14 @@ def numpy_engine(columns: MatchColumns, plan: Plan, ids: bool) -> dict[str, list
     pairs = _Pairs(match_row, match_of, user, len(organizations)) if organizations else None
     for first in range(0, width, 64):
         slots = min(64, width - first)
-        starts = np.full((len(organizations) + 1, slots), _HIGH, dtype=np.int64)
-        ends = np.full((len(organizations) + 1, slots), _LOW, dtype=np.int64)
-        for row, org in enumerate(organizations):
-            spans = plan[org][first : first + slots]
-            starts[row, : len(spans)] = [p._start_us for p in spans]
-            ends[row, : len(spans)] = [p._end_us for p in spans]
+        table = [plan[org][first : first + slots] for org in organizations]
+        padding = [_HIGH, _LOW] * slots
+        bounds = np.array(
+            [[b for p in spans for b in (p._start_us, p._end_us)] + padding[2 * len(spans) :]
+             for spans in [*table, ()]],
+            dtype=np.int64,
+        ).reshape(len(organizations) + 1, slots, 2)  # fmt: skip
+        starts, ends = bounds[:, :, 0].copy(), bounds[:, :, 1].copy()
         bits = _match_bits(start, end, match_row, starts, ends)
         assert pairs is not None
         masks = pairs.masks(bits)
