@@ -273,7 +273,7 @@ def _ints(column: Any, name: str) -> list[int]:
 def _labels(column: Any, labels: Sequence[str] | None, name: str) -> list[str]:
     values = as_list(column)
     if labels is not None:
-        names = _label_list(labels, name)
+        names = label_list(labels, name)
         out = []
         for row, value in enumerate(values):
             if type(value) is not int or not 0 <= value < len(names):
@@ -291,7 +291,8 @@ def _labels(column: Any, labels: Sequence[str] | None, name: str) -> list[str]:
     return out
 
 
-def _label_list(labels: Sequence[str], name: str) -> list[str]:
+def label_list(labels: Sequence[str], name: str) -> list[str]:
+    """The labels of a dictionary-encoded id column, each checked to be a non-empty string."""
     names = as_list(labels)
     for row, label in enumerate(names):
         if not isinstance(label, str) or not label:

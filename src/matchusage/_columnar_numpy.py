@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._columnar import MatchColumns, Plan, as_list, check_length
+from ._columnar import MatchColumns, Plan, as_list, check_length, label_list
 from ._time import FOREVER
 from .exceptions import InvalidColumnError
 
@@ -55,7 +55,7 @@ class _Codes:
         self.values: npt.NDArray[Any] | None = None  # sorted distinct integer ids
         self.direct = False  # codes are the integer ids themselves
         if labels is not None:
-            self.labels = _checked_labels(labels, name)
+            self.labels = label_list(labels, name)
             self.codes = _int_column(column, name)
             self.size = len(self.labels)
             if self.codes.size and (self.codes.min() < 0 or self.codes.max() >= self.size):
@@ -126,14 +126,6 @@ class _Codes:
         values = self.values
         assert values is not None
         return lambda codes: [str(v) for v in values[codes].tolist()]
-
-
-def _checked_labels(labels: Sequence[str], name: str) -> list[str]:
-    names = as_list(labels)
-    for row, label in enumerate(names):
-        if not isinstance(label, str) or not label:
-            raise InvalidColumnError(f"{name} labels", row, label, "a non-empty string")
-    return names
 
 
 def _bits_dtype(slots: int) -> type[np.unsignedinteger[Any]]:
