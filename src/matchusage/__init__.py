@@ -7,6 +7,7 @@ programs. See https://matchusage.readthedocs.io/ for the guide.
 from __future__ import annotations
 
 from . import exceptions, protocols
+from ._batch import batch_active_users, batch_counts, batch_periods
 from ._billing import (
     Address,
     BillingDetails,
@@ -30,6 +31,7 @@ from ._close import (
     reconcile,
     usage_idempotency_key,
 )
+from ._columnar import MatchColumns, columnar_active_users, columnar_counts
 from ._documents import DocumentFormat
 from ._explain import Explanation, Overlap, explain
 from ._export import EXPORT_COLUMNS, ExportRow, export_csv, export_jsonl, export_rows, neutralise
@@ -70,6 +72,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceStatus",
     "Match",
+    "MatchColumns",
     "MatchEvidence",
     "Organization",
     "OrganizationMatches",
@@ -88,9 +91,14 @@ __all__ = [
     "EXPORT_COLUMNS",
     "active_users",
     "active_users_by_period",
+    "batch_active_users",
+    "batch_counts",
+    "batch_periods",
     "billing_portal",
     "billing_run",
     "close_period",
+    "columnar_active_users",
+    "columnar_counts",
     "current_active_matches",
     "current_active_users",
     "due_periods",

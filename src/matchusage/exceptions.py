@@ -19,6 +19,7 @@ __all__ = [
     "CorruptSnapshotError",
     "DocumentUnavailableError",
     "DuplicateMatchError",
+    "InvalidColumnError",
     "InvalidCycleError",
     "InvalidInputError",
     "InvalidLineError",
@@ -192,3 +193,22 @@ class InvalidInputError(MatchUsageError, ValueError):
             super().__init__(shown)
         else:
             super().__init__(f"{len(self.errors)} bad values in {files}: {shown}")
+
+
+class InvalidColumnError(InvalidRecordError):
+    """A column given to the columnar engine has a bad type, length or value.
+
+    Raised before anything is counted. The message names the column, the
+    first bad row (if one row is at fault) and its value.
+
+    Attributes:
+        column: The name of the offending column, e.g. ``"end_us"``.
+        row: The first bad row, or ``None`` when the whole column is at fault
+            (a wrong length or type).
+    """
+
+    def __init__(self, column: str, row: int | None, value: object, expected: str) -> None:
+        self.column = column
+        self.row = row
+        record = "MatchColumns" if row is None else f"MatchColumns row {row}"
+        super().__init__(record, column, value, expected)

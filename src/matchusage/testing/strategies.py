@@ -20,21 +20,24 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from .._model import Match, Role, User
+from .._model import Match, Organization, Program, Role, User
 from .._periods import BillingCycle, BillingPeriod
 from .._time import UTC
 
 __all__ = [
     "HOSTILE_PREFIXES",
+    "ORGANIZATION_IDS",
     "PROGRAM_IDS",
     "USER_IDS",
     "ZONES",
     "aware_datetimes",
+    "billing_batches",
     "billing_cycles",
     "billing_periods",
     "hostile_text",
     "match_lists",
     "matches",
+    "organizations",
     "time_zones",
     "user_directories",
 ]
@@ -55,6 +58,8 @@ USER_IDS = st.sampled_from([f"u{n}" for n in range(8)])
 """A small pool of user ids, so generated matches share users."""
 PROGRAM_IDS = st.sampled_from(["p1", "p2", "p3"])
 """A small pool of program ids."""
+ORGANIZATION_IDS = st.sampled_from(["o1", "o2", "o3"])
+"""A small pool of organization ids."""
 
 _ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)
 _GRID_HOURS = 24 * 120
@@ -199,3 +204,45 @@ def user_directories(
     return st.lists(users, unique_by=lambda user: user.id).map(
         lambda found: {user.id: user for user in found}
     )
+
+
+@st.composite
+def organizations(
+    draw: st.DrawFn, *, ids: st.SearchStrategy[str] = ORGANIZATION_IDS
+) -> Organization:
+    """Organizations billed on a cycle drawn from `billing_cycles`, in the cycle's zone.
+
+    Args:
+        ids: Strategy for the organization id.
+    """
+    cycle = draw(billing_cycles())
+    zone = cycle.timezone
+    return Organization(
+        id=draw(ids), name="", timezone=getattr(zone, "key", str(zone)), cycle=cycle
+    )
+
+
+@st.composite
+def billing_batches(
+    draw: st.DrawFn, max_matches: int = 25
+) -> tuple[list[Organization], list[Program], list[Match], datetime]:
+    """Inputs of a multi-organization batch: ``(organizations, programs, matches, now)``.
+
+    Up to three organizations with their own cycles, one or two programs
+    each, and matches drawing from one pool of users, so some users are in
+    several organizations; every match belongs to a drawn program.
+    """
+    orgs = draw(st.lists(organizations(), min_size=1, max_size=3, unique_by=lambda o: o.id))
+    programs = [
+        Program(id=f"{org.id}-p{n}", organization_id=org.id)
+        for org in orgs
+        for n in range(draw(st.integers(1, 2)))
+    ]
+    drawn = draw(
+        st.lists(
+            matches(programs=st.sampled_from([p.id for p in programs])),
+            max_size=max_matches,
+            unique_by=lambda m: m.id,
+        )
+    )
+    return orgs, programs, drawn, draw(aware_datetimes())
