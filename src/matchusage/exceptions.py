@@ -20,6 +20,7 @@ __all__ = [
     "InvalidPeriodError",
     "InvalidRecordError",
     "MatchUsageError",
+    "RepositoryError",
     "UnknownRecordError",
 ]
 
@@ -85,3 +86,14 @@ class DuplicateMatchError(MatchUsageError, ValueError):
 
 class UnknownRecordError(MatchUsageError, LookupError):
     """A record referenced by id does not exist (an unknown program, organization or user)."""
+
+
+class RepositoryError(MatchUsageError, RuntimeError):
+    """A storage adapter failed to read or write; nothing was half-applied.
+
+    Raised by [`SQLRepository`][matchusage.sql.SQLRepository] when the
+    database reports an error (lost connection, missing table, constraint
+    violation, an error in the middle of a result set). The database's own
+    error is kept as ``__cause__``. A failed write is rolled back whole; a
+    failed read returns nothing.
+    """
