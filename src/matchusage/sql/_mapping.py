@@ -273,9 +273,10 @@ def _text(name: str | None, **kwargs: Any) -> list[sa.Column[Any]]:
 def build_tables(mapping: SchemaMapping) -> Tables:
     """The tables and recommended indexes of *mapping*.
 
-    The indexes let the overlap query (``program_id = ? AND started_at < ?``
-    and ``program_id = ? AND (ended_at IS NULL OR ended_at > ?)``) read an
-    index range instead of the whole matches table.
+    The indexes let both halves of the overlap query, ``program_id = ? AND
+    ended_at IS NULL AND started_at < ?`` (ongoing matches) and ``program_id
+    = ? AND ended_at > ?`` (ended ones), read an index range instead of the
+    whole matches table.
     """
     metadata = sa.MetaData(schema=mapping.schema)
     o, p, u, m, j = (mapping.organizations, mapping.programs, mapping.users, mapping.matches,
@@ -320,7 +321,12 @@ def build_tables(mapping: SchemaMapping) -> Tables:
     indexes = [
         sa.Index(f"ix_{p.table}_organization", programs.c[p.organization_id]),
         sa.Index(f"ix_{m.table}_started", matches.c[m.program_id], matches.c[m.started_at]),
-        sa.Index(f"ix_{m.table}_ended", matches.c[m.program_id], matches.c[m.ended_at]),
+        sa.Index(
+            f"ix_{m.table}_ended",
+            matches.c[m.program_id],
+            matches.c[m.ended_at],
+            matches.c[m.started_at],
+        ),
     ]
     participants = None
     if j is not None:

@@ -762,39 +762,50 @@ class SQLRepository:
         t, mm, pp = self._tables, self.mapping.matches, self.mapping.programs
         m, g = t.matches, t.programs
         started, ended = m.c[mm.started_at], m.c[mm.ended_at]
-        # Half-open overlap by a positive amount; a zero-length match overlaps nothing.
-        overlap = sa.and_(
-            started < periods.c.period_end,
-            sa.or_(ended.is_(None), sa.and_(ended > periods.c.period_start, ended > started)),
-        )
-        joined = periods.join(g, g.c[pp.organization_id] == periods.c.organization_id).join(
-            m, sa.and_(m.c[mm.program_id] == g.c[pp.id], overlap)
-        )
-        # The whole window once more, on constants, so that an index can narrow the scan.
-        conditions = [
-            started < max(p.end for _, p in keys),
-            sa.or_(ended.is_(None), ended > min(p.start for _, p in keys)),
+        first, last = min(p.start for _, p in keys), max(p.end for _, p in keys)
+        # Half-open overlap by a positive amount (a zero-length match overlaps
+        # nothing), split into ongoing and ended matches: without the OR, each
+        # branch reads one range of one index, (program, ended_at, started_at),
+        # instead of every match that started before the period's end. The
+        # conditions on constants repeat the whole window for the planner.
+        branches = [
+            (
+                sa.and_(ended.is_(None), started < periods.c.period_end),
+                [ended.is_(None), started < last],
+            ),
+            (
+                sa.and_(
+                    ended > periods.c.period_start,
+                    started < periods.c.period_end,
+                    ended > started,
+                ),
+                [ended > first, started < last],
+            ),
         ]
-        if program_id is not None:
-            conditions.append(m.c[mm.program_id] == program_id)
         j = self.mapping.participants
+        users: list[tuple[sa.Column[Any], sa.Table | None, sa.Column[Any] | None]]
         if t.participants is not None and j is not None:
-            user = t.participants.c[j.user_id]
-            selects = [
-                sa.select(periods.c.k, user.label("user_id"))
-                .select_from(
-                    joined.join(t.participants, t.participants.c[j.match_id] == m.c[mm.id])
-                )
-                .where(*conditions)
-            ]
+            users = [(t.participants.c[j.user_id], t.participants, t.participants.c[j.match_id])]
         else:
             assert mm.mentor is not None  # checked by SchemaMapping
             assert mm.mentee is not None
-            selects = [
-                sa.select(periods.c.k, m.c[name].label("user_id"))
-                .select_from(joined)
-                .where(*conditions, m.c[name].is_not(None))
-                for name in (mm.mentor, mm.mentee)
+            users = [(m.c[mm.mentor], None, None), (m.c[mm.mentee], None, None)]
+        selects = []
+        for overlap, window in branches:
+            joined = periods.join(g, g.c[pp.organization_id] == periods.c.organization_id).join(
+                m, sa.and_(m.c[mm.program_id] == g.c[pp.id], overlap)
+            )
+            conditions = [
+                *window,
+                *([] if program_id is None else [m.c[mm.program_id] == program_id]),
             ]
-        union = selects[0] if len(selects) == 1 else sa.union_all(*selects)
-        return union.subquery("hits")
+            for user, table, match_id in users:
+                source = joined
+                if table is not None and match_id is not None:
+                    source = joined.join(table, match_id == m.c[mm.id])
+                selects.append(
+                    sa.select(periods.c.k, user.label("user_id"))
+                    .select_from(source)
+                    .where(*conditions, user.is_not(None))
+                )
+        return sa.union_all(*selects).subquery("hits")
