@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 VERSION = "15"
 
 
@@ -28,6 +30,17 @@ def server_binaries() -> Path | None:
         return preferred
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent if found else None
+
+
+def require_server_binaries() -> Path:
+    """The server binaries; skip the test without them, but fail it under ``CI=true``."""
+    binaries = server_binaries()
+    if binaries is None:
+        message = "PostgreSQL server binaries not found under /usr/lib/postgresql"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return binaries
 
 
 def _free_port() -> int:

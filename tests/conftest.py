@@ -29,13 +29,7 @@ def postgresql_url() -> Iterator[str]:
     Skips when the server binaries are missing, except under ``CI=true``
     where a missing server fails the tests.
     """
-    binaries = _postgresql.server_binaries()
-    if binaries is None:
-        message = "PostgreSQL server binaries not found under /usr/lib/postgresql"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    with _postgresql.cluster(binaries) as url:
+    with _postgresql.cluster(_postgresql.require_server_binaries()) as url:
         yield url
 
 
