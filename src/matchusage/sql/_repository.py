@@ -763,25 +763,16 @@ class SQLRepository:
         m, g = t.matches, t.programs
         started, ended = m.c[mm.started_at], m.c[mm.ended_at]
         first, last = min(p.start for _, p in keys), max(p.end for _, p in keys)
-        # Half-open overlap by a positive amount (a zero-length match overlaps
-        # nothing), split into ongoing and ended matches: without the OR, each
-        # branch reads one range of one index, (program, ended_at, started_at),
-        # instead of every match that started before the period's end. The
-        # conditions on constants repeat the whole window for the planner.
-        branches = [
-            (
-                sa.and_(ended.is_(None), started < periods.c.period_end),
-                [ended.is_(None), started < last],
-            ),
-            (
-                sa.and_(
-                    ended > periods.c.period_start,
-                    started < periods.c.period_end,
-                    ended > started,
-                ),
-                [ended > first, started < last],
-            ),
-        ]
+        # First the candidates: every (organization, start, end, user) of a
+        # match in the whole window, each match joined to its participants
+        # once. Ongoing and ended matches are read separately: without an OR,
+        # each half reads one range of the (program, ended_at, started_at)
+        # index. Zero-length matches overlap nothing and are left out here.
+        organizations = sa.select(periods.c.organization_id)
+        halves = [[ended.is_(None), started < last],
+                  [ended > first, started < last, ended > started]]  # fmt: skip
+        if program_id is not None:
+            halves = [[*half, m.c[mm.program_id] == program_id] for half in halves]
         j = self.mapping.participants
         users: list[tuple[sa.Column[Any], sa.Table | None, sa.Column[Any] | None]]
         if t.participants is not None and j is not None:
@@ -791,21 +782,31 @@ class SQLRepository:
             assert mm.mentee is not None
             users = [(m.c[mm.mentor], None, None), (m.c[mm.mentee], None, None)]
         selects = []
-        for overlap, window in branches:
-            joined = periods.join(g, g.c[pp.organization_id] == periods.c.organization_id).join(
-                m, sa.and_(m.c[mm.program_id] == g.c[pp.id], overlap)
-            )
-            conditions = [
-                *window,
-                *([] if program_id is None else [m.c[mm.program_id] == program_id]),
-            ]
+        for half in halves:
+            joined = m.join(g, g.c[pp.id] == m.c[mm.program_id])
             for user, table, match_id in users:
                 source = joined
                 if table is not None and match_id is not None:
                     source = joined.join(table, match_id == m.c[mm.id])
                 selects.append(
-                    sa.select(periods.c.k, user.label("user_id"))
+                    sa.select(
+                        g.c[pp.organization_id].label("organization_id"),
+                        started.label("started_at"),
+                        ended.label("ended_at"),
+                        user.label("user_id"),
+                    )
                     .select_from(source)
-                    .where(*conditions, user.is_not(None))
+                    .where(g.c[pp.organization_id].in_(organizations), *half, user.is_not(None))
                 )
-        return sa.union_all(*selects).subquery("hits")
+        candidates = sa.union_all(*selects).subquery("candidates")
+        # Then each candidate meets the periods it overlaps by a positive amount.
+        overlap = sa.and_(
+            candidates.c.organization_id == periods.c.organization_id,
+            candidates.c.started_at < periods.c.period_end,
+            sa.or_(candidates.c.ended_at.is_(None), candidates.c.ended_at > periods.c.period_start),
+        )
+        return (
+            sa.select(periods.c.k, candidates.c.user_id)
+            .select_from(periods.join(candidates, overlap))
+            .subquery("hits")
+        )
