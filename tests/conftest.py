@@ -1,13 +1,58 @@
-"""Shared test configuration: Hypothesis profiles."""
+"""Shared fixtures: Hypothesis profiles and a throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
 
+import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("default", max_examples=100, deadline=None)
+from . import _postgresql
+
 settings.register_profile(
-    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "default",
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
+settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    """The SQLAlchemy URL of a PostgreSQL 15 cluster started for this test session.
+
+    Skips when the server binaries are missing, except under ``CI=true``
+    where a missing server fails the tests.
+    """
+    with _postgresql.cluster(_postgresql.require_server_binaries()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgresql_admin(postgresql_url: str) -> Iterator[sa.Engine]:
+    """An engine on the session's PostgreSQL server, for setting up what tests need."""
+    engine = sa.create_engine(postgresql_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgresql_engine(postgresql_admin: sa.Engine, postgresql_url: str) -> Iterator[sa.Engine]:
+    """An engine whose connections work in a fresh, empty PostgreSQL schema.
+
+    The schema is first on the ``search_path``, so unqualified tables land
+    there; it is dropped after the test.
+    """
+    schema = f"test_{secrets.token_hex(6)}"
+    with postgresql_admin.begin() as connection:
+        connection.execute(sa.schema.CreateSchema(schema))
+    engine = sa.create_engine(postgresql_url, connect_args={"options": f"-csearch_path={schema}"})
+    yield engine
+    engine.dispose()
+    with postgresql_admin.begin() as connection:
+        connection.execute(sa.schema.DropSchema(schema, cascade=True))

@@ -150,6 +150,22 @@ class TestTimeZones:
         assert "2024-10-06T02:45:00+11:00" == cycle.boundary(1).isoformat()
         assert cycle.period(0).end == cycle.period(1).start
 
+    def test_pendulum_anchor_resolves_repeated_times_like_stdlib(self) -> None:
+        """pendulum sets fold=1 everywhere; boundaries on a repeated time still take the first."""
+        stdlib = BillingCycle.monthly(datetime(2024, 9, 27, 2, 30, tzinfo=BERLIN))
+        pend = BillingCycle.monthly(pendulum.datetime(2024, 9, 27, 2, 30, tz="Europe/Berlin"))
+
+        assert "2024-10-27T02:30:00+02:00" == pend.boundary(1).isoformat()
+        assert stdlib == pend
+        assert starts(stdlib, -14, 30) == starts(pend, -14, 30)
+
+    def test_anchor_on_a_second_occurrence_is_kept(self) -> None:
+        anchor = datetime(2024, 10, 27, 2, 30, tzinfo=BERLIN, fold=1)
+        cycle = BillingCycle.monthly(anchor)
+
+        assert "2024-10-27T02:30:00+01:00" == cycle.boundary(0).isoformat()
+        assert "2024-11-27T02:30:00+01:00" == cycle.boundary(1).isoformat()
+
     def test_pendulum_anchor_is_accepted(self) -> None:
         stdlib = BillingCycle.monthly(datetime(2024, 1, 31, tzinfo=BERLIN))
         pend = BillingCycle.monthly(pendulum.datetime(2024, 1, 31, tz="Europe/Berlin"))

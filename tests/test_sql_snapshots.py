@@ -1,8 +1,7 @@
 """The SQL snapshot store passes the snapshot store contract, and guards its rows.
 
-Every test takes an SQLAlchemy ``engine`` fixture; here it is a fresh SQLite
-database file, so the same tests can run on any other database by providing
-another ``engine``.
+Every test takes an SQLAlchemy ``engine`` fixture: a fresh SQLite database
+file, and a fresh schema on the test session's throwaway PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -19,8 +18,12 @@ from matchusage.sql import SQLSnapshotStore
 from matchusage.testing.contracts import SnapshotStoreContract
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """A fresh SQLite database file, or a fresh schema on the throwaway PostgreSQL server."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("postgresql_engine")
+        return
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'snapshots.db'}")
     yield engine
     engine.dispose()

@@ -73,13 +73,18 @@ class CycleUnit(str, enum.Enum):
 def _as_stdlib(anchor: Any) -> Any:
     # pendulum.DateTime subclasses datetime but overrides arithmetic and
     # replace(); a plain datetime keeps the wall-clock arithmetic predictable.
-    if isinstance(anchor, datetime) and type(anchor) is not datetime:
-        return datetime(
-            anchor.year, anchor.month, anchor.day,
-            anchor.hour, anchor.minute, anchor.second, anchor.microsecond,
-            tzinfo=anchor.tzinfo, fold=anchor.fold,
-        )  # fmt: skip
-    return anchor
+    if not isinstance(anchor, datetime):
+        return anchor
+    # pendulum sets fold=1 on every datetime; fold only means something for a
+    # repeated wall time, so drop it elsewhere to treat both kinds alike.
+    fold = anchor.fold
+    if fold and anchor.replace(fold=0).utcoffset() == anchor.utcoffset():
+        fold = 0
+    return datetime(
+        anchor.year, anchor.month, anchor.day,
+        anchor.hour, anchor.minute, anchor.second, anchor.microsecond,
+        tzinfo=anchor.tzinfo, fold=fold,
+    )  # fmt: skip
 
 
 def _positive(instance: BillingCycle, attribute: attrs.Attribute[int], value: int) -> None:
@@ -152,9 +157,11 @@ class BillingCycle:
         else:
             wall += timedelta(weeks=index * self.every)
         zone = self.timezone
-        # A round trip through UTC resolves a skipped wall time (moved forward
-        # by the gap) and a repeated one (the anchor's fold picks which).
-        return wall.replace(tzinfo=zone, fold=self.anchor.fold).astimezone(UTC).astimezone(zone)
+        # A round trip through UTC resolves a skipped wall time (fold=0: moved
+        # forward by the gap) and a repeated one (fold=0: its first occurrence).
+        # Only the anchor itself may be a second occurrence.
+        fold = self.anchor.fold if index == 0 else 0
+        return wall.replace(tzinfo=zone, fold=fold).astimezone(UTC).astimezone(zone)
 
     def period(self, index: int) -> BillingPeriod:
         """Period number *index*: negative indexes lie before the anchor."""

@@ -28,6 +28,7 @@ __all__ = [
     "InvalidRecordError",
     "MatchUsageError",
     "PeriodNotClosedError",
+    "RepositoryError",
     "UnknownRecordError",
     "UsageConflictError",
 ]
@@ -212,3 +213,14 @@ class InvalidColumnError(InvalidRecordError):
         self.row = row
         record = "MatchColumns" if row is None else f"MatchColumns row {row}"
         super().__init__(record, column, value, expected)
+
+
+class RepositoryError(MatchUsageError, RuntimeError):
+    """A storage adapter failed to read or write; nothing was half-applied.
+
+    Raised by [`SQLRepository`][matchusage.sql.SQLRepository] when the
+    database reports an error (lost connection, missing table, constraint
+    violation, an error in the middle of a result set). The database's own
+    error is kept as ``__cause__``. A failed write is rolled back whole; a
+    failed read returns nothing.
+    """

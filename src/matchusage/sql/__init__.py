@@ -1,7 +1,30 @@
-"""SQL adapters (SQLAlchemy 2 Core): ``pip install "matchusage[sql]"``."""
+"""The SQL adapters: a match repository that counts inside the database, and a snapshot store.
+
+Both run on SQLAlchemy 2 Core and need the ``sql`` extra
+(``pip install "matchusage[sql]"``; ``postgresql`` adds the psycopg driver).
+See the guide pages "Plug in your own tables" and "Scaling".
+"""
 
 from __future__ import annotations
 
+from ._mapping import (
+    MatchTable,
+    OrganizationTable,
+    ParticipantTable,
+    ProgramTable,
+    SchemaMapping,
+    UserTable,
+)
+from ._repository import SQLRepository
 from ._snapshots import SQLSnapshotStore
 
-__all__ = ["SQLSnapshotStore"]
+__all__ = [
+    "MatchTable",
+    "OrganizationTable",
+    "ParticipantTable",
+    "ProgramTable",
+    "SQLRepository",
+    "SQLSnapshotStore",
+    "SchemaMapping",
+    "UserTable",
+]

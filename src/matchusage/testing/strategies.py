@@ -27,6 +27,7 @@ from .._time import UTC
 __all__ = [
     "HOSTILE_PREFIXES",
     "ORGANIZATION_IDS",
+    "ORGANIZATION_OF_PROGRAM",
     "PROGRAM_IDS",
     "USER_IDS",
     "ZONES",
@@ -38,6 +39,8 @@ __all__ = [
     "match_lists",
     "matches",
     "organizations",
+    "repository_records",
+    "texts",
     "time_zones",
     "user_directories",
 ]
@@ -206,19 +209,31 @@ def user_directories(
     )
 
 
-@st.composite
-def organizations(
-    draw: st.DrawFn, *, ids: st.SearchStrategy[str] = ORGANIZATION_IDS
-) -> Organization:
-    """Organizations billed on a cycle drawn from `billing_cycles`, in the cycle's zone.
+def texts(min_size: int = 0, max_size: int = 12) -> st.SearchStrategy[str]:
+    """Any text a database column can hold: unicode, quotes, but no NUL or lone surrogate."""
+    return st.text(
+        st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
+        min_size=min_size,
+        max_size=max_size,
+    )
 
-    Args:
-        ids: Strategy for the organization id.
+
+@st.composite
+def organizations(draw: st.DrawFn, *, ids: st.SearchStrategy[str] | None = None) -> Organization:
+    """Organizations whose cycle is anchored in their own time zone at a real instant.
+
+    The anchor is the instant of a drawn cycle's anchor, seen in the zone
+    (so never a skipped wall time), which any storage that keeps the anchor
+    as an instant plus a zone name gives back unchanged.
     """
     cycle = draw(billing_cycles())
     zone = cycle.timezone
+    anchor = cycle.anchor.astimezone(UTC).astimezone(zone)
     return Organization(
-        id=draw(ids), name="", timezone=getattr(zone, "key", str(zone)), cycle=cycle
+        id=draw(ids if ids is not None else texts(min_size=1)),
+        name=draw(texts()),
+        timezone=getattr(zone, "key", "UTC"),
+        cycle=BillingCycle(anchor, cycle.unit, cycle.every),
     )
 
 
@@ -246,3 +261,34 @@ def billing_batches(
         )
     )
     return orgs, programs, drawn, draw(aware_datetimes())
+
+
+ORGANIZATION_OF_PROGRAM = {"p1": "o1", "p2": "o1", "p3": "o2"}
+"""The organization of each program in
+[`PROGRAM_IDS`][matchusage.testing.strategies.PROGRAM_IDS]."""
+
+
+@st.composite
+def repository_records(
+    draw: st.DrawFn, *, max_matches: int = 25
+) -> list[Organization | Program | User | Match]:
+    """A consistent set of records, in dependency order, for a repository to hold.
+
+    Two organizations, ``"o1"`` (programs ``"p1"`` and ``"p2"``, so a user can
+    be active in two programs of it) and ``"o2"`` (program ``"p3"``), the
+    users of [`USER_IDS`][matchusage.testing.strategies.USER_IDS] and matches
+    from [`match_lists`][matchusage.testing.strategies.match_lists].
+    """
+    records: list[Organization | Program | User | Match] = [
+        draw(organizations(ids=st.just(key))) for key in ("o1", "o2")
+    ]
+    records += [
+        Program(id=key, organization_id=owner, name=draw(texts()))
+        for key, owner in ORGANIZATION_OF_PROGRAM.items()
+    ]
+    records += [
+        User(id=f"u{n}", name=draw(texts()), email=draw(st.none() | texts(min_size=1)))
+        for n in range(8)
+    ]
+    records += draw(match_lists(max_size=max_matches))
+    return records

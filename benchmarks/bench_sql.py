@@ -1,0 +1,216 @@
+"""Counting in the database versus loading the matches and sweeping them in Python.
+
+One million matches (one organization of 500,000, and 500 organizations of
+1,000) are loaded into SQLite and into PostgreSQL 15; then, on each:
+
+- the usage report of the large organization (its 6 last closed periods),
+- the usage report of every organization (each with its own anchor and time
+  zone),
+
+are computed twice: pushed down (`SQLRepository.count_active_users` /
+`count_closed_periods`, one statement) and in Python (`OrganizationMatches` +
+`active_users_by_period`, which reads the window's match rows and sweeps
+them). The counts are checked equal first; then each way is timed (best of
+``--repeat``) and the ratios printed.
+
+    python benchmarks/bench_sql.py                 # starts a throwaway PostgreSQL cluster
+    python benchmarks/bench_sql.py --postgresql postgresql+psycopg://...   # an empty database
+    python benchmarks/bench_sql.py --matches 100000   # a smaller run
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+import matchusage
+from matchusage import BillingCycle, Organization, Program
+from matchusage.sql import SQLRepository
+from matchusage.sql._mapping import Instant
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+HISTORY_DAYS = 3 * 365
+ZONES = ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC", "Australia/Sydney"]
+SMALL = 500
+"""Number of small organizations."""
+
+
+def organizations(rng: random.Random) -> list[Organization]:
+    found = []
+    for n in range(SMALL + 1):
+        zone = ZONES[n % len(ZONES)]
+        anchor = datetime(2023, rng.randint(1, 12), rng.randint(1, 28), tzinfo=ZoneInfo(zone))
+        found.append(Organization(f"org-{n:04d}", f"Org {n}", zone, BillingCycle.monthly(anchor)))
+    return found
+
+
+def rows(rng: random.Random, matches: int) -> Iterator[tuple[str, str, datetime, datetime | None,
+                                                             list[str]]]:  # fmt: skip
+    """``(id, program, start, end, participants)``: half in org 0, the rest spread out."""
+    history = HISTORY_DAYS * 86_400
+    large = matches // 2
+    per_small = max(1, (matches - large) // SMALL)
+    for n in range(matches):
+        org = 0 if n < large else 1 + min(SMALL - 1, (n - large) // per_small)
+        users = 200_000 if org == 0 else 800
+        start = NOW - timedelta(seconds=rng.randrange(history))
+        kind = rng.random()
+        end: datetime | None = None
+        if kind < 0.01:
+            end = start
+        elif kind < 0.65:
+            end = start + timedelta(seconds=rng.randrange(86_400, 400 * 86_400))
+            if end > NOW:
+                end = None
+        size = 2 if rng.random() < 0.9 else rng.randint(3, 5)
+        people = {f"o{org}-u{rng.randrange(users)}" for _ in range(size)}
+        yield f"m{n:07d}", f"org-{org:04d}-p{rng.randrange(3)}", start, end, sorted(people)
+
+
+def load(repository: SQLRepository, matches: int) -> None:
+    rng = random.Random(2026)
+    orgs = organizations(rng)
+    programs = [Program(f"{o.id}-p{k}", o.id) for o in orgs for k in range(3)]
+    repository.create_schema()
+    repository.add(*orgs, *programs)
+    tables = repository._tables
+    engine = repository.engine
+    if engine.dialect.name == "postgresql":
+        raw = engine.raw_connection()
+        try:
+            with raw.cursor() as cursor:  # type: ignore[attr-defined]
+                with cursor.copy(
+                    "COPY matchusage_matches (id, program_id, started_at, ended_at) FROM STDIN"
+                ) as copy_matches:
+                    people = []
+                    for key, program, start, end, users in rows(rng, matches):
+                        copy_matches.write_row((key, program, start, end))
+                        people.extend((key, user) for user in users)
+                with cursor.copy(
+                    "COPY matchusage_participants (match_id, user_id) FROM STDIN"
+                ) as copy_people:
+                    for row in people:
+                        copy_people.write_row(row)
+            raw.commit()
+        finally:
+            raw.close()
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")
+        return
+    instant = Instant().process_bind_param
+    dialect = engine.dialect
+    match_rows, people_rows = [], []
+    for key, program, start, end, users in rows(rng, matches):
+        match_rows.append((key, program, instant(start, dialect), instant(end, dialect)))
+        people_rows.extend((key, user) for user in users)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.executemany(
+            f"INSERT INTO {tables.matches.name} VALUES (?, ?, ?, ?)", match_rows
+        )  # fmt: skip
+        cursor.executemany(
+            f"INSERT INTO {tables.participants.name} (match_id, user_id) VALUES (?, ?)",  # type: ignore[union-attr]
+            people_rows,
+        )
+        raw.commit()
+        cursor.execute("ANALYZE")
+    finally:
+        raw.close()
+
+
+def best(repeat: int, work: Callable[[], Any]) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def measure(name: str, engine: sa.Engine, matches: int, repeat: int) -> list[tuple[str, ...]]:
+    repository = SQLRepository(engine)
+    started = time.perf_counter()
+    load(repository, matches)
+    print(f"{name}: loaded {matches:,} matches in {time.perf_counter() - started:.1f} s",
+          file=sys.stderr)  # fmt: skip
+    large = repository.organization("org-0000")
+    periods = large.cycle.closed_periods(before=NOW, count=6)
+
+    def one_pushdown() -> dict[Any, int]:
+        return repository.count_active_users(large.id, periods)
+
+    def one_python() -> dict[Any, int]:
+        source = matchusage.OrganizationMatches(repository, large.id)
+        return {p: len(u) for p, u in matchusage.active_users_by_period(source, periods).items()}
+
+    def all_pushdown() -> dict[str, dict[Any, int]]:
+        return repository.count_closed_periods(before=NOW, count=6)
+
+    def all_python() -> dict[str, dict[Any, int]]:
+        found = {}
+        for organization in repository.organizations():
+            source = matchusage.OrganizationMatches(repository, organization.id)
+            chosen = organization.cycle.closed_periods(before=NOW, count=6)
+            users = matchusage.active_users_by_period(source, chosen)
+            found[organization.id] = {p: len(u) for p, u in users.items()}
+        return found
+
+    assert one_pushdown() == one_python(), "single organization: counts differ"
+    assert all_pushdown() == all_python(), "every organization: counts differ"
+    loaded = len(repository.matches(large.id, start=periods[0].start, end=periods[-1].end))
+    results = []
+    for scenario, pushdown, python in [
+        (f"1 org, 6 periods ({loaded:,} matches in window)", one_pushdown, one_python),
+        (f"{SMALL + 1} orgs x 6 periods, one statement", all_pushdown, all_python),
+    ]:
+        pushed, swept = best(repeat, pushdown), best(repeat, python)
+        results.append((name, scenario, f"{pushed:.3f}", f"{swept:.3f}", f"{swept / pushed:.1f}x"))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--matches", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--postgresql", help="URL of an empty PostgreSQL database")
+    options = parser.parse_args()
+    results = []
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        sqlite = sa.create_engine(f"sqlite:///{folder / 'bench.db'}")
+        results += measure("SQLite", sqlite, options.matches, options.repeat)
+        sqlite.dispose()
+        url = options.postgresql
+        if url is None:
+            # The test suite's throwaway cluster (runs the server as 'postgres' when root).
+            sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+            import _postgresql
+
+            binaries = _postgresql.server_binaries()
+            if binaries is None:
+                sys.exit("PostgreSQL server binaries not found; pass --postgresql URL")
+            url = stack.enter_context(_postgresql.cluster(binaries))
+        postgresql = sa.create_engine(url)
+        results += measure("PostgreSQL", postgresql, options.matches, options.repeat)
+        postgresql.dispose()
+    header = ("database", "scenario", "pushdown s", "python s", "python/pushdown")
+    widths = [max(len(row[i]) for row in [header, *results]) for i in range(len(header))]
+    for row in [header, tuple("-" * w for w in widths), *results]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,812 @@
+"""The SQL match repository: reads an application's tables, counts inside the database."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+import sqlalchemy as sa
+
+from .._model import Match, Organization, Program, Role, User
+from .._periods import BillingCycle, BillingPeriod, CycleUnit
+from .._sweep import check_periods
+from .._time import UTC, is_aware, require_aware
+from ..exceptions import (
+    DuplicateMatchError,
+    InvalidCycleError,
+    InvalidMatchError,
+    InvalidRecordError,
+    RepositoryError,
+    UnknownRecordError,
+)
+from ._mapping import Instant, SchemaMapping, Tables, build_tables
+
+_CHUNK = 900
+"""Ids per ``IN (...)`` list: well under every engine's bound-parameter limit."""
+
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu"})
+"""Zone names that mean UTC, for which a fixed zero offset anchor is the same cycle."""
+
+_NAIVE_HINT = "a timezone-aware instant (declare naive_utc=True if the column holds UTC)"
+
+Records = Organization | Program | User | Match
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for first in range(0, len(items), _CHUNK):
+        yield items[first : first + _CHUNK]
+
+
+def _message(error: sa.exc.SQLAlchemyError) -> str:
+    # SQLAlchemy appends the statement and a help link; the first line is the error.
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+@attrs.define
+class SQLRepository:
+    """A [`MatchRepository`][matchusage.protocols.MatchRepository] over SQL tables.
+
+    Works on any database SQLAlchemy 2 reaches; SQLite is the embedded
+    default, PostgreSQL the server it is tested on. With the default
+    [`SchemaMapping`][matchusage.sql.SchemaMapping] it uses its own tables
+    (see [`create_schema`][matchusage.sql.SQLRepository.create_schema]); with
+    an explicit mapping it reads an application's existing tables and never
+    changes them unless asked to write.
+
+    Besides the port's methods it counts active users **inside the
+    database**: one SQL statement for many periods, or for the closed
+    periods of every organization at once, without loading match rows.
+    Those counts equal the in-memory engine's on every input.
+
+    Every value travels as a bound parameter and every identifier from the
+    mapping is quoted by SQLAlchemy. A database error raises
+    [`RepositoryError`][matchusage.exceptions.RepositoryError] with the
+    database's error as its cause; a failed write is rolled back whole.
+
+    Attributes:
+        engine: A SQLAlchemy engine, e.g. ``sqlalchemy.create_engine("sqlite:///usage.db")``.
+        mapping: Which tables and columns hold the records.
+    """
+
+    engine: sa.Engine
+    mapping: SchemaMapping = attrs.field(factory=SchemaMapping)
+    _tables: Tables = attrs.field(init=False)
+    _columns_checked: bool = attrs.field(default=False, init=False, repr=False)
+    # Above this many (organization, period) rows the periods travel in a
+    # temporary table instead of a VALUES list, to stay under the engines'
+    # limits on bound parameters.
+    _values_rows: int = attrs.field(default=1000, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._tables = build_tables(self.mapping)
+
+    # -- schema -------------------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        """Create the mapped tables and the recommended indexes that do not exist yet.
+
+        Existing tables are left as they are, but the indexes are added to
+        them too. The indexes are listed on the
+        [Scaling](../scaling.md#indexes) page.
+        """
+        with self._writing("create_schema") as connection:
+            self._tables.metadata.create_all(connection, checkfirst=True)
+            for index in self._tables.indexes:
+                index.create(connection, checkfirst=True)
+        self._columns_checked = True
+
+    def create_indexes(self) -> None:
+        """Create only the recommended indexes that do not exist yet (for existing tables)."""
+        with self._writing("create_indexes") as connection:
+            for index in self._tables.indexes:
+                index.create(connection, checkfirst=True)
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.connect() as connection:
+                self._check_columns(connection)
+                yield connection
+        except sa.exc.SQLAlchemyError as error:
+            raise RepositoryError(f"{what} failed: {_message(error)}") from error
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except sa.exc.SQLAlchemyError as error:
+            raise RepositoryError(
+                f"{what} failed, nothing was written: {_message(error)}"
+            ) from error
+
+    def _check_columns(self, connection: sa.Connection) -> None:
+        """Refuse to compare aware instants with naive columns, or the reverse.
+
+        PostgreSQL would silently convert between the two using the
+        session's time zone, and every count would be off by its offset.
+        """
+        if self._columns_checked or connection.dialect.name != "postgresql":
+            return
+        inspector = sa.inspect(connection)
+        o, m = self.mapping.organizations, self.mapping.matches
+        for table, names in ((o.table, [o.cycle_anchor]), (m.table, [m.started_at, m.ended_at])):
+            types = {
+                c["name"]: c["type"] for c in inspector.get_columns(table, self.mapping.schema)
+            }
+            for name in names:
+                kind = types.get(name)
+                aware = getattr(kind, "timezone", None)
+                if isinstance(kind, sa.DateTime) and aware == self.mapping.naive_utc:
+                    raise InvalidRecordError(
+                        "SchemaMapping",
+                        "naive_utc",
+                        self.mapping.naive_utc,
+                        f"{not self.mapping.naive_utc} because column {table}.{name} "
+                        f"is {kind.compile(dialect=connection.dialect)}",
+                    )
+        self._columns_checked = True
+
+    # -- the port -----------------------------------------------------------------------
+
+    def organizations(self) -> list[Organization]:
+        """Every organization, ordered by id."""
+        table = self._tables.organizations
+        with self._reading("organizations") as connection:
+            rows = connection.execute(
+                sa.select(table).order_by(table.c[self.mapping.organizations.id])
+            )
+            return [self._organization(row._mapping) for row in rows]
+
+    def organization(self, organization_id: str) -> Organization:
+        """One organization, by id.
+
+        Raises:
+            matchusage.exceptions.UnknownRecordError: No organization has that id.
+        """
+        with self._reading("organization") as connection:
+            return self._organization(self._organization_row(connection, organization_id))
+
+    def _organization_row(self, connection: sa.Connection, organization_id: str) -> Any:
+        table = self._tables.organizations
+        row = connection.execute(
+            sa.select(table).where(table.c[self.mapping.organizations.id] == organization_id)
+        ).first()
+        if row is None:
+            raise UnknownRecordError(f"unknown organization {organization_id!r}")
+        return row._mapping
+
+    def _organization(self, row: Mapping[Any, Any]) -> Organization:
+        o = self.mapping.organizations
+        table = self._tables.organizations
+        key = row[table.c[o.id]]
+        record = f"Organization {key!r}"
+        anchor, zone_name = row[table.c[o.cycle_anchor]], row[table.c[o.timezone]]
+        if not is_aware(anchor):
+            raise InvalidCycleError(record, o.cycle_anchor, anchor, _NAIVE_HINT)
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise InvalidCycleError(
+                record, o.timezone, zone_name, "an IANA time zone name"
+            ) from None
+        unit = row[table.c[o.cycle_unit]] if o.cycle_unit else CycleUnit.MONTH
+        try:
+            unit = CycleUnit(unit)
+        except ValueError:
+            raise InvalidCycleError(record, o.cycle_unit or "", unit, "'month' or 'week'") from None
+        every = row[table.c[o.cycle_every]] if o.cycle_every else 1
+        name = row[table.c[o.name]] if o.name else ""
+        cycle = BillingCycle(anchor.astimezone(zone), unit, every)
+        return Organization(id=key, name=name or "", timezone=zone_name, cycle=cycle)
+
+    def programs(self, organization_id: str) -> list[Program]:
+        """The programs of an organization, ordered by id.
+
+        Raises:
+            matchusage.exceptions.UnknownRecordError: No organization has that id.
+        """
+        p = self.mapping.programs
+        table = self._tables.programs
+        with self._reading("programs") as connection:
+            self._organization_row(connection, organization_id)
+            return [
+                Program(
+                    id=row[0],
+                    organization_id=row[1],
+                    name=(row[2] if p.name else "") or "",
+                )
+                for row in connection.execute(
+                    sa.select(*self._columns(table, p.id, p.organization_id, p.name))
+                    .where(table.c[p.organization_id] == organization_id)
+                    .order_by(table.c[p.id])
+                )
+            ]
+
+    @staticmethod
+    def _columns(table: sa.Table, *names: str | None) -> list[sa.ColumnElement[Any]]:
+        """The named columns of *table*; ``NULL`` for an unmapped (``None``) one."""
+        return [sa.null() if name is None else table.c[name] for name in names]
+
+    def users(self, user_ids: Iterable[str]) -> dict[str, User]:
+        """The known users among *user_ids*, keyed by id."""
+        u = self.mapping.users
+        table = self._tables.users
+        wanted = sorted(set(user_ids))
+        found: dict[str, User] = {}
+        columns = self._columns(table, u.id, u.name, u.email)
+        with self._reading("users") as connection:
+            for chunk in _chunks(wanted):
+                rows = connection.execute(sa.select(*columns).where(table.c[u.id].in_(chunk)))
+                for key, name, email in rows:
+                    found[key] = User(id=key, name=name or "", email=email)
+        return found
+
+    def matches(
+        self,
+        organization_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        program_id: str | None = None,
+    ) -> list[Match]:
+        """The matches of an organization overlapping ``[start, end)``, ordered by id.
+
+        Read in one statement; a match without any participant (no
+        participant row, or ``NULL`` mentor and mentee) is left out, as
+        it has no one to count.
+
+        Raises:
+            matchusage.exceptions.UnknownRecordError: No organization has that id.
+            matchusage.exceptions.InvalidMatchError: A stored match is invalid
+                (naive instants without ``naive_utc``, an unknown role, ...).
+            matchusage.exceptions.RepositoryError: The database failed.
+        """
+        require_aware(start, "matches", "start", InvalidRecordError)
+        require_aware(end, "matches", "end", InvalidRecordError)
+        t, mm = self._tables, self.mapping.matches
+        m, g = t.matches, t.programs
+        columns = [
+            m.c[mm.id].label("id"),
+            m.c[mm.program_id].label("program_id"),
+            m.c[mm.started_at].label("started_at"),
+            m.c[mm.ended_at].label("ended_at"),
+        ]
+        joined = m.join(g, g.c[self.mapping.programs.id] == m.c[mm.program_id])
+        conditions = [
+            g.c[self.mapping.programs.organization_id] == organization_id,
+            m.c[mm.started_at] < end,
+            sa.or_(m.c[mm.ended_at].is_(None), m.c[mm.ended_at] > start),
+        ]
+        if program_id is not None:
+            conditions.append(m.c[mm.program_id] == program_id)
+        j = self.mapping.participants
+        if t.participants is not None and j is not None:
+            joined = joined.join(t.participants, t.participants.c[j.match_id] == m.c[mm.id])
+            columns += [
+                t.participants.c[j.user_id].label("a"),
+                (t.participants.c[j.role] if j.role else sa.null()).label("b"),
+            ]
+            order = [m.c[mm.id], t.participants.c[j.user_id]]
+        else:
+            assert mm.mentor is not None  # checked by SchemaMapping
+            assert mm.mentee is not None
+            columns += [m.c[mm.mentor].label("a"), m.c[mm.mentee].label("b")]
+            conditions.append(sa.or_(m.c[mm.mentor].is_not(None), m.c[mm.mentee].is_not(None)))
+            order = [m.c[mm.id]]
+        statement = sa.select(*columns).select_from(joined).where(*conditions).order_by(*order)
+        with self._reading("matches") as connection:
+            self._organization_row(connection, organization_id)
+            rows = connection.execute(statement).all()
+        return [self._match(list(group)) for _, group in groupby(rows, key=lambda r: r.id)]
+
+    def _match(self, rows: list[Any]) -> Match:
+        first = rows[0]
+        for field, value in (("started_at", first.started_at), ("ended_at", first.ended_at)):
+            if value is not None and not is_aware(value):
+                raise InvalidMatchError(first.id, field, value, _NAIVE_HINT)
+        if self.mapping.participants is not None:
+            participants = [row.a for row in rows]
+            roles = {row.a: row.b for row in rows if row.b is not None}
+        else:
+            pair = ((first.a, Role.MENTOR), (first.b, Role.MENTEE))
+            roles = {user: role for user, role in pair if user is not None}
+            participants = list(roles)
+        return Match(
+            id=first.id,
+            program_id=first.program_id,
+            participants=participants,
+            started_at=first.started_at,
+            ended_at=first.ended_at,
+            roles=roles,
+        )
+
+    # -- writing ------------------------------------------------------------------------
+
+    def add(self, *records: Records) -> None:
+        """Insert organizations, programs, users and matches, in one transaction.
+
+        Records are checked first, as by
+        [`InMemoryRepository.add`][matchusage.memory.InMemoryRepository.add];
+        if any is rejected, or the database refuses one (an id already
+        stored, say), nothing is written.
+
+        Raises:
+            matchusage.exceptions.UnknownRecordError: A program's organization
+                or a match's program is unknown.
+            matchusage.exceptions.DuplicateMatchError: A match id is already taken.
+            matchusage.exceptions.InvalidMatchError: A match does not fit the
+                mapping (a group match in mentor/mentee columns).
+            matchusage.exceptions.RepositoryError: The database failed.
+        """
+        kinds: dict[type, list[Any]] = {Organization: [], Program: [], User: [], Match: []}
+        for record in records:
+            if type(record) not in kinds:
+                raise InvalidRecordError(
+                    "SQLRepository.add", "record", record, "an Organization, Program, User or Match"
+                )
+            kinds[type(record)].append(record)
+        organizations: list[Organization] = kinds[Organization]
+        programs: list[Program] = kinds[Program]
+        matches: list[Match] = kinds[Match]
+        rows = {
+            "organizations": [self._organization_values(o) for o in organizations],
+            "programs": [self._program_values(p) for p in programs],
+            "users": [self._user_values(u) for u in kinds[User]],
+            "matches": [self._match_values(m) for m in matches],
+        }
+        with self._writing("add") as connection:
+            known_orgs = {o.id for o in organizations} | self._existing(
+                connection, "organizations", [p.organization_id for p in programs]
+            )
+            for program in programs:
+                if program.organization_id not in known_orgs:
+                    raise UnknownRecordError(
+                        f"Program {program.id!r}: unknown organization {program.organization_id!r}"
+                    )
+            known_programs = {p.id for p in programs} | self._existing(
+                connection, "programs", [m.program_id for m in matches]
+            )
+            taken = self._existing(connection, "matches", [m.id for m in matches])
+            for match in matches:
+                if match.program_id not in known_programs:
+                    raise UnknownRecordError(
+                        f"Match {match.id!r}: unknown program {match.program_id!r}"
+                    )
+                if match.id in taken:
+                    raise DuplicateMatchError(match.id)
+                taken.add(match.id)
+            for name, values in rows.items():
+                if values:
+                    connection.execute(getattr(self._tables, name).insert(), values)
+            self._insert_participants(connection, matches)
+
+    def save_match(self, match: Match) -> None:
+        """Insert *match*, or replace the match with the same id (e.g. to end it).
+
+        Raises:
+            matchusage.exceptions.UnknownRecordError: The match's program is unknown.
+            matchusage.exceptions.RepositoryError: The database failed.
+        """
+        values = self._match_values(match)
+        mm, t = self.mapping.matches, self._tables
+        with self._writing("save_match") as connection:
+            if not self._existing(connection, "programs", [match.program_id]):
+                raise UnknownRecordError(
+                    f"Match {match.id!r}: unknown program {match.program_id!r}"
+                )
+            if t.participants is not None and self.mapping.participants is not None:
+                column = t.participants.c[self.mapping.participants.match_id]
+                connection.execute(t.participants.delete().where(column == match.id))
+            connection.execute(t.matches.delete().where(t.matches.c[mm.id] == match.id))
+            connection.execute(t.matches.insert(), [values])
+            self._insert_participants(connection, [match])
+
+    def _existing(self, connection: sa.Connection, name: str, ids: Iterable[str]) -> set[str]:
+        table: sa.Table = getattr(self._tables, name)
+        column = table.c[getattr(self.mapping, name).id]
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(ids))):
+            found.update(connection.scalars(sa.select(column).where(column.in_(chunk))))
+        return found
+
+    def _organization_values(self, organization: Organization) -> dict[str, Any]:
+        o = self.mapping.organizations
+        cycle = organization.cycle
+        record = f"Organization {organization.id!r}"
+        zone = cycle.timezone
+        utc = organization.timezone in _UTC_NAMES and cycle.anchor.utcoffset() == timedelta(0)
+        if getattr(zone, "key", None) != organization.timezone and not utc:
+            raise InvalidCycleError(
+                record, "cycle", cycle,
+                "a cycle anchored in the organization's time zone (a row keeps the anchor "
+                "instant and the zone name, not a fixed offset)",
+            )  # fmt: skip
+        again = cycle.anchor.astimezone(UTC).astimezone(zone)
+        if again.replace(tzinfo=None) != cycle.anchor.replace(tzinfo=None):
+            raise InvalidCycleError(
+                record, "cycle", cycle,
+                "an anchor at a wall time that exists in the zone (a skipped one would "
+                "not survive being stored as an instant)",
+            )  # fmt: skip
+        if o.cycle_unit is None and cycle.unit is not CycleUnit.MONTH:
+            raise InvalidCycleError(record, "cycle", cycle, "monthly (no cycle_unit column)")
+        if o.cycle_every is None and cycle.every != 1:
+            raise InvalidCycleError(record, "cycle", cycle, "one unit long (no cycle_every column)")
+        values = {o.id: organization.id, o.timezone: organization.timezone,
+                  o.cycle_anchor: cycle.anchor}  # fmt: skip
+        optional = {o.name: organization.name, o.cycle_unit: cycle.unit.value,
+                    o.cycle_every: cycle.every}  # fmt: skip
+        values.update({k: v for k, v in optional.items() if k is not None})
+        return values
+
+    def _program_values(self, program: Program) -> dict[str, Any]:
+        p = self.mapping.programs
+        values = {p.id: program.id, p.organization_id: program.organization_id}
+        if p.name:
+            values[p.name] = program.name
+        return values
+
+    def _user_values(self, user: User) -> dict[str, Any]:
+        u = self.mapping.users
+        values: dict[str, Any] = {u.id: user.id}
+        if u.name:
+            values[u.name] = user.name
+        if u.email:
+            values[u.email] = user.email
+        return values
+
+    def _match_values(self, match: Match) -> dict[str, Any]:
+        mm = self.mapping.matches
+        values = {mm.id: match.id, mm.program_id: match.program_id,
+                  mm.started_at: match.started_at, mm.ended_at: match.ended_at}  # fmt: skip
+        if mm.mentor is not None and mm.mentee is not None:
+            by_role = {match.role_of(user): user for user in match.participants}
+            if len(by_role) != len(match.participants) or set(by_role) - {Role.MENTOR, Role.MENTEE}:
+                raise InvalidMatchError(
+                    match.id,
+                    "participants",
+                    dict(match.roles),
+                    "at most one mentor and one mentee, each with its role "
+                    "(the matches table has mentor and mentee columns)",
+                )
+            values[mm.mentor] = by_role.get(Role.MENTOR)
+            values[mm.mentee] = by_role.get(Role.MENTEE)
+        return values
+
+    def _insert_participants(self, connection: sa.Connection, matches: Sequence[Match]) -> None:
+        j = self.mapping.participants
+        if self._tables.participants is None or j is None:
+            return
+        rows = []
+        for match in matches:
+            for user in sorted(match.participants):
+                row: dict[str, str | None] = {j.match_id: match.id, j.user_id: user}
+                if j.role:
+                    role = match.role_of(user)
+                    row[j.role] = None if role is None else role.value
+                rows.append(row)
+        if rows:
+            connection.execute(self._tables.participants.insert(), rows)
+
+    # -- counting in the database -------------------------------------------------------
+
+    def count_active_users(
+        self,
+        organization_id: str,
+        periods: Iterable[BillingPeriod],
+        *,
+        program_id: str | None = None,
+    ) -> dict[BillingPeriod, int]:
+        """The number of active users of an organization in each period, in one statement.
+
+        Equal to ``{p: len(users) for p, users in active_users_by_period(...).items()}``
+        computed in memory, but the database does the counting.
+
+        Args:
+            organization_id: The organization.
+            periods: Any billing periods.
+            program_id: Only this program's matches, if given.
+
+        Returns:
+            Each period's count, in the order the periods were given.
+
+        Raises:
+            matchusage.exceptions.UnknownRecordError: No organization has that id.
+            matchusage.exceptions.RepositoryError: The database failed.
+        """
+        periods = check_periods(periods)
+        with self._reading("count_active_users") as connection:
+            self._organization_row(connection, organization_id)
+            counts = self._count(connection, {organization_id: periods}, program_id)
+        return counts.get(organization_id, {})
+
+    def active_users_by_period(
+        self,
+        organization_id: str,
+        periods: Iterable[BillingPeriod],
+        *,
+        program_id: str | None = None,
+    ) -> dict[BillingPeriod, frozenset[str]]:
+        """The ids of an organization's active users in each period, selected by the database.
+
+        Equal to [`matchusage.active_users_by_period`][matchusage.active_users_by_period]
+        over [`OrganizationMatches`][matchusage.OrganizationMatches], but only
+        the ids travel, never the matches.
+
+        Raises:
+            matchusage.exceptions.UnknownRecordError: No organization has that id.
+            matchusage.exceptions.RepositoryError: The database failed.
+        """
+        periods = check_periods(periods)
+        found: dict[BillingPeriod, set[str]] = {period: set() for period in periods}
+        for period, user_id in self._iter_users(organization_id, periods, program_id):
+            found[period].add(user_id)
+        return {period: frozenset(users) for period, users in found.items()}
+
+    def iter_active_users(
+        self,
+        organization_id: str,
+        periods: Iterable[BillingPeriod],
+        *,
+        program_id: str | None = None,
+    ) -> Iterator[tuple[BillingPeriod, str]]:
+        """Stream ``(period, user id)`` pairs, ordered by period then user id, from one statement.
+
+        Rows are fetched in batches through a server-side cursor where the
+        driver has one, so an export of millions of ids runs in constant
+        memory. If the database fails mid-stream, the pairs already yielded
+        stay yielded and [`RepositoryError`][matchusage.exceptions.RepositoryError]
+        is raised; collect with
+        [`active_users_by_period`][matchusage.sql.SQLRepository.active_users_by_period]
+        for all or nothing.
+        """
+        return self._iter_users(organization_id, check_periods(periods), program_id)
+
+    def _iter_users(
+        self, organization_id: str, periods: Sequence[BillingPeriod], program_id: str | None
+    ) -> Iterator[tuple[BillingPeriod, str]]:
+        if not periods:
+            return
+        with self._reading("active users") as connection:
+            self._organization_row(connection, organization_id)
+            for _, period, user_id in self._users_rows(
+                connection, {organization_id: periods}, program_id
+            ):
+                yield period, user_id
+
+    def count_by_organization(
+        self, periods: Mapping[str, Iterable[BillingPeriod]]
+    ) -> dict[str, dict[BillingPeriod, int]]:
+        """Count the active users of many organizations, each over its own periods, at once.
+
+        One statement counts every (organization, period) pair.
+
+        Args:
+            periods: For each organization id, its billing periods.
+
+        Returns:
+            For each organization, each period's count (zero included).
+
+        Raises:
+            matchusage.exceptions.UnknownRecordError: An organization is unknown.
+            matchusage.exceptions.RepositoryError: The database failed.
+        """
+        checked = {key: check_periods(value) for key, value in periods.items()}
+        with self._reading("count_by_organization") as connection:
+            self._require_organizations(connection, list(checked))
+            return self._count(connection, checked, None)
+
+    def active_users_by_organization(
+        self, periods: Mapping[str, Iterable[BillingPeriod]]
+    ) -> dict[str, dict[BillingPeriod, frozenset[str]]]:
+        """The active user ids of many organizations, each over its own periods, in one statement.
+
+        Raises:
+            matchusage.exceptions.UnknownRecordError: An organization is unknown.
+            matchusage.exceptions.RepositoryError: The database failed.
+        """
+        checked = {key: check_periods(value) for key, value in periods.items()}
+        with self._reading("active_users_by_organization") as connection:
+            self._require_organizations(connection, list(checked))
+            return self._collect(connection, checked)
+
+    def closed_periods(self, *, before: datetime, count: int = 6) -> dict[str, list[BillingPeriod]]:
+        """The last *count* closed periods of every organization, from its own cycle.
+
+        Args:
+            before: The instant ("now"): a period ending at or before it is closed.
+            count: How many periods per organization.
+        """
+        return {
+            organization.id: organization.cycle.closed_periods(before=before, count=count)
+            for organization in self.organizations()
+        }
+
+    def count_closed_periods(
+        self, *, before: datetime, count: int = 6
+    ) -> dict[str, dict[BillingPeriod, int]]:
+        """The usage report of every organization: counts of its last *count* closed periods.
+
+        The periods are computed in Python from each organization's cycle
+        (anchor and time zone) and sent to the database as rows; one
+        statement counts them all.
+
+        Returns:
+            Organization id -> period -> number of active users.
+        """
+        periods = self.closed_periods(before=before, count=count)
+        with self._reading("count_closed_periods") as connection:
+            return self._count(connection, periods, None)
+
+    def active_users_closed_periods(
+        self, *, before: datetime, count: int = 6
+    ) -> dict[str, dict[BillingPeriod, frozenset[str]]]:
+        """The active user ids of every organization in its last *count* closed periods.
+
+        Returns:
+            Organization id -> period -> ids of the active users.
+        """
+        periods = self.closed_periods(before=before, count=count)
+        with self._reading("active_users_closed_periods") as connection:
+            return self._collect(connection, periods)
+
+    def _require_organizations(self, connection: sa.Connection, ids: Sequence[str]) -> None:
+        missing = set(ids) - self._existing(connection, "organizations", ids)
+        if missing:
+            raise UnknownRecordError(f"unknown organizations {sorted(missing)!r}")
+
+    def _collect(
+        self, connection: sa.Connection, periods: Mapping[str, Sequence[BillingPeriod]]
+    ) -> dict[str, dict[BillingPeriod, frozenset[str]]]:
+        found = {key: {period: set[str]() for period in value} for key, value in periods.items()}
+        for key, period, user_id in self._users_rows(connection, periods, None):
+            found[key][period].add(user_id)
+        return {
+            key: {period: frozenset(users) for period, users in value.items()}
+            for key, value in found.items()
+        }
+
+    def _count(
+        self,
+        connection: sa.Connection,
+        periods: Mapping[str, Sequence[BillingPeriod]],
+        program_id: str | None,
+    ) -> dict[str, dict[BillingPeriod, int]]:
+        counts = {key: dict.fromkeys(value, 0) for key, value in periods.items()}
+        with self._hits(connection, periods, program_id) as (hits, keys):
+            if hits is not None:
+                statement = sa.select(hits.c.k, sa.func.count(sa.distinct(hits.c.user_id)))
+                for k, number in connection.execute(statement.group_by(hits.c.k)):
+                    key, period = keys[k]
+                    counts[key][period] = number
+        return counts
+
+    def _users_rows(
+        self,
+        connection: sa.Connection,
+        periods: Mapping[str, Sequence[BillingPeriod]],
+        program_id: str | None,
+    ) -> Iterator[tuple[str, BillingPeriod, str]]:
+        with self._hits(connection, periods, program_id) as (hits, keys):
+            if hits is None:
+                return
+            statement = (
+                sa.select(hits.c.k, hits.c.user_id).distinct().order_by(hits.c.k, hits.c.user_id)
+            )
+            # Per statement: Connection.execution_options() would change the connection.
+            rows = connection.execute(statement, execution_options={"yield_per": 10_000})
+            for k, user_id in rows:
+                key, period = keys[k]
+                yield key, period, user_id
+
+    @contextmanager
+    def _hits(
+        self,
+        connection: sa.Connection,
+        periods: Mapping[str, Sequence[BillingPeriod]],
+        program_id: str | None,
+    ) -> Iterator[tuple[sa.Subquery | None, list[tuple[str, BillingPeriod]]]]:
+        """The ``(k, user_id)`` rows of every user in a match overlapping period row *k*.
+
+        Yields the subquery (``None`` when there are no periods) and the
+        ``(organization id, period)`` each *k* stands for.
+        """
+        keys = list(dict.fromkeys((key, p) for key, value in periods.items() for p in value))
+        if not keys:
+            yield None, keys
+            return
+        instant = Instant(self.mapping.naive_utc)
+        columns: list[sa.ColumnClause[Any]] = [
+            sa.column("organization_id", sa.String),
+            sa.column("k", sa.Integer),
+            sa.column("period_start", instant),
+            sa.column("period_end", instant),
+        ]
+        rows = [(key, k, p.start, p.end) for k, (key, p) in enumerate(keys)]
+        temporary = None
+        source: sa.FromClause
+        if len(rows) <= self._values_rows:
+            source = sa.values(*columns, name="periods").data(rows).cte("periods")
+        else:
+            temporary = sa.Table(
+                f"matchusage_periods_{secrets.token_hex(6)}",
+                sa.MetaData(),
+                *(sa.Column(c.name, c.type) for c in columns),
+                prefixes=["TEMPORARY"],
+            )
+            temporary.create(connection)
+            names = [c.name for c in columns]
+            connection.execute(
+                temporary.insert(), [dict(zip(names, row, strict=True)) for row in rows]
+            )
+            source = temporary
+        try:
+            yield self._hits_query(source, keys, program_id), keys
+        finally:
+            if temporary is not None:
+                temporary.drop(connection)
+
+    def _hits_query(
+        self,
+        periods: sa.FromClause,
+        keys: Sequence[tuple[str, BillingPeriod]],
+        program_id: str | None,
+    ) -> sa.Subquery:
+        t, mm, pp = self._tables, self.mapping.matches, self.mapping.programs
+        m, g = t.matches, t.programs
+        started, ended = m.c[mm.started_at], m.c[mm.ended_at]
+        first, last = min(p.start for _, p in keys), max(p.end for _, p in keys)
+        # First the candidates: every (organization, start, end, user) of a
+        # match in the whole window, each match joined to its participants
+        # once. Ongoing and ended matches are read separately: without an OR,
+        # each half reads one range of the (program, ended_at, started_at)
+        # index. Zero-length matches overlap nothing and are left out here.
+        organizations = sa.select(periods.c.organization_id)
+        halves = [[ended.is_(None), started < last],
+                  [ended > first, started < last, ended > started]]  # fmt: skip
+        if program_id is not None:
+            halves = [[*half, m.c[mm.program_id] == program_id] for half in halves]
+        j = self.mapping.participants
+        users: list[tuple[sa.Column[Any], sa.Table | None, sa.Column[Any] | None]]
+        if t.participants is not None and j is not None:
+            users = [(t.participants.c[j.user_id], t.participants, t.participants.c[j.match_id])]
+        else:
+            assert mm.mentor is not None  # checked by SchemaMapping
+            assert mm.mentee is not None
+            users = [(m.c[mm.mentor], None, None), (m.c[mm.mentee], None, None)]
+        selects = []
+        for half in halves:
+            joined = m.join(g, g.c[pp.id] == m.c[mm.program_id])
+            for user, table, match_id in users:
+                source = joined
+                if table is not None and match_id is not None:
+                    source = joined.join(table, match_id == m.c[mm.id])
+                selects.append(
+                    sa.select(
+                        g.c[pp.organization_id].label("organization_id"),
+                        started.label("started_at"),
+                        ended.label("ended_at"),
+                        user.label("user_id"),
+                    )
+                    .select_from(source)
+                    .where(g.c[pp.organization_id].in_(organizations), *half, user.is_not(None))
+                )
+        candidates = sa.union_all(*selects).subquery("candidates")
+        # Then each candidate meets the periods it overlaps by a positive amount.
+        overlap = sa.and_(
+            candidates.c.organization_id == periods.c.organization_id,
+            candidates.c.started_at < periods.c.period_end,
+            sa.or_(candidates.c.ended_at.is_(None), candidates.c.ended_at > periods.c.period_start),
+        )
+        return (
+            sa.select(periods.c.k, candidates.c.user_id)
+            .select_from(periods.join(candidates, overlap))
+            .subquery("hits")
+        )

@@ -1,0 +1,22 @@
+"""The in-memory repository meets the repository contract."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from matchusage.memory import InMemoryRepository
+from matchusage.testing._repository_contract import MakeRepository, Record
+from matchusage.testing.contracts import MatchRepositoryContract
+
+
+class TestInMemoryRepository(MatchRepositoryContract):
+    @pytest.fixture
+    def make_repository(self) -> MakeRepository:
+        def make(records: Sequence[Record]) -> InMemoryRepository:
+            repository = InMemoryRepository()
+            repository.add(*records)
+            return repository
+
+        return make

@@ -1,0 +1,610 @@
+"""The SQL adapter: the repository contract, counting in the database, mappings and safety.
+
+Every test runs on SQLite and on the throwaway PostgreSQL server of the
+``postgresql_engine`` fixture (whose time zone is deliberately not UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+
+import matchusage
+from matchusage import BillingCycle, BillingPeriod, Match, Organization, Program, Role, User
+from matchusage.exceptions import (
+    DuplicateMatchError,
+    InvalidCycleError,
+    InvalidMatchError,
+    InvalidRecordError,
+    RepositoryError,
+    UnknownRecordError,
+)
+from matchusage.memory import InMemoryRepository
+from matchusage.sql import (
+    MatchTable,
+    OrganizationTable,
+    ParticipantTable,
+    ProgramTable,
+    SchemaMapping,
+    SQLRepository,
+    UserTable,
+)
+from matchusage.testing import strategies as mst
+from matchusage.testing._repository_contract import MakeRepository, Record
+from matchusage.testing.contracts import MatchRepositoryContract
+
+UTC = timezone.utc
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+MONTHLY = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=UTC))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    """An empty database: in-memory SQLite, or a fresh PostgreSQL schema."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("postgresql_engine")
+        return
+    engine = sa.create_engine("sqlite://")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def repository(engine: sa.Engine) -> SQLRepository:
+    """A repository on its own schema, created."""
+    repository = SQLRepository(engine)
+    repository.create_schema()
+    return repository
+
+
+def load(repository: SQLRepository, records: Sequence[Record]) -> SQLRepository:
+    """Empty the repository's tables, then add *records*."""
+    with repository.engine.begin() as connection:
+        for table in reversed(repository._tables.metadata.sorted_tables):
+            connection.execute(table.delete())
+    repository.add(*records)
+    return repository
+
+
+def world(*matches: Match) -> list[Record]:
+    return [
+        Organization("o1", "One", "UTC", MONTHLY),
+        Organization("o2", "Two", "UTC", MONTHLY),
+        Program("p1", "o1"),
+        Program("p2", "o1"),
+        Program("p3", "o2"),
+        *(User(f"u{n}") for n in range(8)),
+        *matches,
+    ]
+
+
+def matches_of(records: Sequence[Record], organization_id: str) -> list[Match]:
+    programs = {r.id for r in records if isinstance(r, Program)
+                and r.organization_id == organization_id}  # fmt: skip
+    return [r for r in records if isinstance(r, Match) and r.program_id in programs]
+
+
+class TestContract(MatchRepositoryContract):
+    """SQLRepository (default schema) meets the repository contract on both databases."""
+
+    @pytest.fixture
+    def make_repository(self, repository: SQLRepository) -> MakeRepository:
+        return lambda records: load(repository, records)
+
+
+# -- counting in the database: differential tests against the in-memory engine ------------
+
+
+@given(
+    records=mst.repository_records(),
+    periods=st.lists(mst.billing_periods(), min_size=1, max_size=5),
+    program=st.none() | st.sampled_from(["p1", "p2"]),
+    through_temporary_table=st.booleans(),
+)
+def test_pushdown_equals_the_engine(
+    repository: SQLRepository,
+    records: list[Record],
+    periods: list[BillingPeriod],
+    program: str | None,
+    through_temporary_table: bool,
+) -> None:
+    """Counts, ids and the streamed ids computed by SQL equal the in-memory sweep.
+
+    The generated matches share boundaries with the periods, include ongoing,
+    zero-length and group matches, and users in both programs of ``o1``.
+    """
+    load(repository, records)
+    repository._values_rows = 0 if through_temporary_table else 1000
+    scope = [m for m in matches_of(records, "o1") if program is None or m.program_id == program]
+    expected = matchusage.active_users_by_period(scope, periods)
+
+    counts = repository.count_active_users("o1", periods, program_id=program)
+    users = repository.active_users_by_period("o1", periods, program_id=program)
+    streamed = list(repository.iter_active_users("o1", periods, program_id=program))
+
+    assert {p: len(u) for p, u in expected.items()} == counts
+    assert list(expected) == list(counts)
+    assert expected == users
+    expected_pairs = sorted(((p, u) for p, us in expected.items() for u in us),
+                            key=lambda pu: (periods.index(pu[0]), pu[1]))  # fmt: skip
+    assert expected_pairs == streamed
+
+
+@given(
+    records=mst.repository_records(),
+    before=mst.aware_datetimes(),
+    count=st.integers(0, 4),
+    through_temporary_table=st.booleans(),
+)
+def test_batch_equals_the_engine_for_every_organization(
+    repository: SQLRepository,
+    records: list[Record],
+    before: datetime,
+    count: int,
+    through_temporary_table: bool,
+) -> None:
+    """Each organization's own closed periods (own anchor and zone), all in one statement."""
+    load(repository, records)
+    repository._values_rows = 0 if through_temporary_table else 1000
+    organizations = [r for r in records if isinstance(r, Organization)]
+    expected = {
+        o.id: matchusage.active_users_by_period(
+            matches_of(records, o.id), o.cycle.closed_periods(before=before, count=count)
+        )
+        for o in sorted(organizations, key=lambda o: o.id)
+    }
+
+    assert {key: {p: len(u) for p, u in value.items()} for key, value in expected.items()} == (
+        repository.count_closed_periods(before=before, count=count)
+    )
+    assert expected == repository.active_users_closed_periods(before=before, count=count)
+
+
+def test_batch_runs_one_statement(repository: SQLRepository) -> None:
+    """Counting the closed periods of every organization is one SELECT after reading them."""
+    load(repository, world(Match("m", "p1", {"u1", "u2"}, T0)))
+    statements: list[str] = []
+    sa.event.listen(repository.engine, "before_cursor_execute", _record(statements))
+    repository.count_closed_periods(before=T0 + 90 * DAY, count=6)
+    counting = [s for s in statements if "count(DISTINCT" in s]
+    assert len(counting) == 1
+    assert "VALUES" in counting[0]
+
+
+def _record(statements: list[str]):  # type: ignore[no-untyped-def]
+    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    return before
+
+
+def test_named_cases(repository: SQLRepository) -> None:
+    """The rules by example: boundaries, ongoing, zero-length, groups, two programs."""
+    february = BillingPeriod(datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC))
+    march = BillingPeriod(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC))
+    load(repository, world(
+        Match("ends-at-march", "p1", {"u0", "u1"}, february.start, march.start),
+        Match("starts-at-march", "p1", {"u2", "u3"}, march.start, march.start + DAY),
+        Match("zero-length", "p1", {"u4", "u5"}, march.start + DAY, march.start + DAY),
+        Match("group", "p2", {"u0", "u6", "u7"}, march.start - DAY),
+        Match("other-org", "p3", {"u5"}, february.start),
+    ))  # fmt: skip
+    expected = {february: len({"u0", "u1", "u6", "u7"}), march: len({"u0", "u2", "u3", "u6", "u7"})}
+    assert expected == repository.count_active_users("o1", [february, march])
+    assert {february: 1, march: 1} == repository.count_active_users("o2", [february, march])
+    assert {march: 2} == repository.count_active_users("o1", [march], program_id="p1")
+
+
+def test_counting_an_unknown_organization_raises(repository: SQLRepository) -> None:
+    load(repository, world())
+    period = MONTHLY.period(2)
+    with pytest.raises(UnknownRecordError, match="nowhere"):
+        repository.count_active_users("nowhere", [period])
+    with pytest.raises(UnknownRecordError, match="nowhere"):
+        repository.count_by_organization({"o1": [period], "nowhere": [period]})
+
+
+def test_no_periods_no_query(repository: SQLRepository) -> None:
+    load(repository, world())
+    assert repository.count_active_users("o1", []) == {}
+    assert repository.active_users_by_period("o1", []) == {}
+    assert repository.count_by_organization({"o1": []}) == {"o1": {}}
+    assert repository.active_users_by_organization({"o2": []}) == {"o2": {}}
+
+
+def test_batch_of_organizations_with_explicit_periods(repository: SQLRepository) -> None:
+    records = world(Match("a", "p1", {"u1", "u2"}, T0), Match("b", "p3", {"u1"}, T0 + DAY))
+    load(repository, records)
+    periods = {"o1": [MONTHLY.period(2), MONTHLY.period(1)], "o2": [MONTHLY.period(2)]}
+    assert {"o1": {MONTHLY.period(2): 2, MONTHLY.period(1): 0}, "o2": {MONTHLY.period(2): 1}} == (
+        repository.count_by_organization(periods)
+    )
+    assert {"o1": {MONTHLY.period(2): frozenset({"u1", "u2"}), MONTHLY.period(1): frozenset()},
+            "o2": {MONTHLY.period(2): frozenset({"u1"})}} == (
+        repository.active_users_by_organization(periods)
+    )  # fmt: skip
+
+
+# -- indexes --------------------------------------------------------------------------------
+
+
+def test_overlap_query_uses_the_indexes(repository: SQLRepository) -> None:
+    """The plan of the window query reads an index of the matches table, not the whole table."""
+    load(repository, world(Match("m", "p1", {"u1"}, T0)))
+    statements: list[str] = []
+    parameters: list[object] = []
+
+    def keep(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+        parameters.append(params)
+
+    sa.event.listen(repository.engine, "before_cursor_execute", keep)
+    repository.matches("o1", start=T0, end=T0 + DAY)
+    sa.event.remove(repository.engine, "before_cursor_execute", keep)
+    statement, params = statements[-1], parameters[-1]
+    with repository.engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        if repository.engine.dialect.name == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + statement, params)
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+            assert "INDEX ix_matchusage_matches_" in plan
+        else:
+            # The table is tiny, so forbid the sequential scan a planner would rightly prefer.
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("EXPLAIN " + statement, params)
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            assert "ix_matchusage_matches_" in plan
+            assert "started_at <" in plan or "ended_at >" in plan
+
+
+def test_create_schema_creates_the_indexes_on_existing_tables(engine: sa.Engine) -> None:
+    repository = SQLRepository(engine)
+    repository._tables.metadata.create_all(engine)  # tables without their indexes
+    with engine.begin() as connection:
+        for index in repository._tables.indexes:
+            index.drop(connection)
+    repository.create_indexes()
+    names = {i["name"] for i in sa.inspect(engine).get_indexes("matchusage_matches")}
+    assert {"ix_matchusage_matches_started", "ix_matchusage_matches_ended"} <= names
+    repository.create_schema()  # idempotent
+
+
+# -- mapping onto an application's tables ---------------------------------------------------
+
+APP_TABLES = """
+CREATE TABLE accounts (account_id TEXT PRIMARY KEY, display TEXT, tz TEXT NOT NULL,
+                       billing_anchor {instant} NOT NULL);
+CREATE TABLE cohorts (cohort_id TEXT PRIMARY KEY, account_id TEXT NOT NULL);
+CREATE TABLE people (person_id TEXT PRIMARY KEY, full_name TEXT, mail TEXT);
+CREATE TABLE mentorships (mentorship_id TEXT PRIMARY KEY, cohort_id TEXT NOT NULL,
+                          mentor_id TEXT, mentee_id TEXT,
+                          began {instant} NOT NULL, finished {instant});
+CREATE TABLE members (mentorship_id TEXT NOT NULL, person_id TEXT NOT NULL,
+                      PRIMARY KEY (mentorship_id, person_id))
+"""
+
+
+def app_mapping(*, pairs: bool, naive_utc: bool = False) -> SchemaMapping:
+    pair = {"mentor": "mentor_id", "mentee": "mentee_id"} if pairs else {}
+    matches = MatchTable("mentorships", id="mentorship_id", program_id="cohort_id",
+                         started_at="began", ended_at="finished", **pair)  # fmt: skip
+    return SchemaMapping(
+        organizations=OrganizationTable("accounts", id="account_id", name="display",
+                                        timezone="tz", cycle_anchor="billing_anchor",
+                                        cycle_unit=None, cycle_every=None),
+        programs=ProgramTable("cohorts", id="cohort_id", organization_id="account_id", name=None),
+        users=UserTable("people", id="person_id", name="full_name", email="mail"),
+        matches=matches,
+        participants=None if pairs else ParticipantTable("members", match_id="mentorship_id",
+                                                         user_id="person_id", role=None),
+        naive_utc=naive_utc,
+    )  # fmt: skip
+
+
+def create_app_tables(engine: sa.Engine, *, naive: bool) -> None:
+    postgres = engine.dialect.name == "postgresql"
+    instant = ("TIMESTAMP" if naive else "TIMESTAMPTZ") if postgres else "TEXT"
+    with engine.begin() as connection:
+        for statement in APP_TABLES.format(instant=instant).split(";"):
+            connection.execute(sa.text(statement))
+
+
+pair_matches = st.lists(
+    mst.matches(users=mst.USER_IDS, programs=st.just("c1")).filter(
+        lambda m: len(m.participants) <= 2
+    ),
+    max_size=20,
+    unique_by=lambda m: m.id,
+)
+
+
+@pytest.mark.parametrize("pairs", [False, True], ids=["participants-table", "mentor-mentee"])
+@given(matches=pair_matches, periods=st.lists(mst.billing_periods(), min_size=1, max_size=4))
+def test_existing_tables_through_a_mapping(
+    engine: sa.Engine, pairs: bool, matches: list[Match], periods: list[BillingPeriod]
+) -> None:
+    """An app's own tables (other names, two layouts) count like the engine."""
+    matches = [_as_pair(m) if pairs else m for m in matches]
+    if not sa.inspect(engine).has_table("accounts"):
+        create_app_tables(engine, naive=False)
+    repository = SQLRepository(engine, app_mapping(pairs=pairs))
+    with engine.begin() as connection:
+        for table in ("members", "mentorships", "people", "cohorts", "accounts"):
+            connection.execute(sa.text(f"DELETE FROM {table}"))
+    anchor = datetime(2024, 1, 15, tzinfo=ZoneInfo("Europe/Paris"))
+    account = Organization("acme", "Acme", "Europe/Paris", BillingCycle.monthly(anchor))
+    repository.add(account, Program("c1", "acme"), *matches)
+    expected = matchusage.active_users_by_period(matches, periods)
+    assert [account] == repository.organizations()
+    assert expected == repository.active_users_by_period("acme", periods)
+    assert {p: len(u) for p, u in expected.items()} == repository.count_active_users(
+        "acme", periods
+    )
+    source = matchusage.OrganizationMatches(repository, "acme")
+    assert expected == matchusage.active_users_by_period(source, periods)
+
+
+def _as_pair(match: Match) -> Match:
+    people = sorted(match.participants)
+    roles = dict(zip(people, [Role.MENTOR, Role.MENTEE], strict=False))
+    return Match(match.id, match.program_id, people, match.started_at, match.ended_at, roles=roles)
+
+
+def test_mentor_mentee_columns_read_back_as_roles(engine: sa.Engine) -> None:
+    create_app_tables(engine, naive=False)
+    repository = SQLRepository(engine, app_mapping(pairs=True))
+    account = Organization("acme", "Acme", "UTC", MONTHLY)
+    alone = Match("alone", "c1", {"u1"}, T0, roles={"u1": Role.MENTEE})
+    pair = Match("pair", "c1", {"u1", "u2"}, T0, roles={"u1": "mentor", "u2": "mentee"})
+    repository.add(account, Program("c1", "acme"), alone, pair)
+    assert [alone, pair] == repository.matches("acme", start=T0, end=T0 + DAY)
+    assert [alone.roles, pair.roles] == [
+        m.roles for m in repository.matches("acme", start=T0, end=T0 + DAY)
+    ]
+
+
+def test_a_group_match_does_not_fit_mentor_mentee_columns(engine: sa.Engine) -> None:
+    create_app_tables(engine, naive=False)
+    repository = SQLRepository(engine, app_mapping(pairs=True))
+    group = Match("g", "c1", {"u1", "u2", "u3"}, T0)
+    with pytest.raises(InvalidMatchError, match="'g'"):
+        repository.add(Organization("acme", "Acme", "UTC", MONTHLY), Program("c1", "acme"), group)
+    assert repository.organizations() == []
+
+
+def test_tables_in_a_named_schema(postgresql_engine: sa.Engine) -> None:
+    """A PostgreSQL schema (namespace) named in the mapping qualifies every table."""
+    engine = postgresql_engine
+    with engine.begin() as connection:
+        connection.execute(sa.text('CREATE SCHEMA "billing data"'))
+    repository = SQLRepository(engine, SchemaMapping(schema="billing data"))
+    repository.create_schema()
+    load(repository, world(Match("m", "p1", {"u1", "u2"}, T0)))
+    assert {MONTHLY.period(2): 2} == repository.count_active_users("o1", [MONTHLY.period(2)])
+    with engine.connect() as connection:
+        tables = sa.inspect(connection).get_table_names(schema="billing data")
+    assert "matchusage_matches" in tables
+
+
+# -- instants -------------------------------------------------------------------------------
+
+
+def test_instants_are_stored_in_utc(repository: SQLRepository) -> None:
+    """PostgreSQL gets timestamptz, SQLite fixed-width UTC text that sorts like the instants."""
+    paris = datetime(2024, 3, 31, 3, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    load(repository, world(Match("m", "p1", {"u1"}, paris)))
+    with repository.engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT started_at FROM matchusage_matches")).scalar()
+    if repository.engine.dialect.name == "sqlite":
+        assert stored == "2024-03-31 01:30:00.000000+00:00"
+    else:
+        assert paris == stored
+        assert paris.utcoffset() != stored.utcoffset()  # the session zone is New York
+    [match] = repository.matches("o1", start=paris, end=paris + DAY)
+    assert match.started_at.tzinfo == UTC
+    assert paris == match.started_at
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["undeclared", "naive_utc"])
+def test_naive_columns_are_an_error_unless_declared_utc(engine: sa.Engine, declared: bool) -> None:
+    create_app_tables(engine, naive=True)
+    sqlite = engine.dialect.name == "sqlite"
+    began = "2024-03-01 10:00:00.000000" if sqlite else "2024-03-01 10:00:00"
+    anchor = "2024-01-01 00:00:00.000000" if sqlite else "2024-01-01 00:00:00"
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            f"INSERT INTO accounts VALUES ('acme', 'Acme', 'UTC', '{anchor}');"
+        ))  # fmt: skip
+        connection.execute(sa.text("INSERT INTO cohorts VALUES ('c1', 'acme')"))
+        connection.execute(sa.text(
+            f"INSERT INTO mentorships VALUES ('m1', 'c1', 'u1', 'u2', '{began}', NULL)"
+        ))  # fmt: skip
+    repository = SQLRepository(engine, app_mapping(pairs=True, naive_utc=declared))
+    if declared:
+        [match] = repository.matches("acme", start=T0, end=T0 + DAY)
+        assert datetime(2024, 3, 1, 10, tzinfo=UTC) == match.started_at
+        period = BillingPeriod(T0 + timedelta(hours=10), T0 + DAY)
+        assert {period: 2} == repository.count_active_users("acme", [period])
+        return
+    with pytest.raises(InvalidRecordError, match=r"naive_utc|timezone-aware"):
+        repository.matches("acme", start=T0, end=T0 + DAY)
+    with pytest.raises(InvalidRecordError, match=r"naive_utc|timezone-aware"):
+        repository.organizations()
+
+
+def test_anchors_that_are_not_one_instant_are_refused(repository: SQLRepository) -> None:
+    """A skipped wall time or a fixed offset would not come back the same from a row."""
+    paris = ZoneInfo("Europe/Paris")
+    skipped = datetime(2024, 3, 31, 2, 30, tzinfo=paris)  # clocks jump from 2:00 to 3:00
+    fixed = datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    for anchor, zone in ((skipped, "Europe/Paris"), (fixed, "Europe/Paris")):
+        organization = Organization("o", "O", zone, BillingCycle.monthly(anchor))
+        with pytest.raises(InvalidCycleError, match="'o'"):
+            repository.add(organization)
+    assert repository.organizations() == []
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def test_add_checks_references_like_the_memory_repository(repository: SQLRepository) -> None:
+    load(repository, world(Match("m", "p1", {"u1"}, T0)))
+    with pytest.raises(UnknownRecordError, match="'nope'"):
+        repository.add(Match("x", "nope", {"u1"}, T0))
+    with pytest.raises(UnknownRecordError, match="'nope'"):
+        repository.add(Program("x", "nope"))
+    with pytest.raises(DuplicateMatchError, match="'m'"):
+        repository.add(Match("m", "p1", {"u2"}, T0))
+    with pytest.raises(DuplicateMatchError, match="'n'"):
+        repository.add(Match("n", "p1", {"u2"}, T0), Match("n", "p1", {"u3"}, T0))
+    with pytest.raises(InvalidRecordError, match="record"):
+        repository.add("not a record")  # type: ignore[arg-type]
+
+
+def test_a_refused_write_writes_nothing(repository: SQLRepository) -> None:
+    """The database rejects the last row; the rows before it are rolled back too."""
+    with pytest.raises(RepositoryError, match="nothing was written") as caught:
+        repository.add(*world(Match("m", "p1", {"u1"}, T0)), User("u1"))
+    assert isinstance(caught.value.__cause__, sa.exc.IntegrityError)
+    assert repository.organizations() == []
+
+
+def test_save_match_replaces_a_match(repository: SQLRepository) -> None:
+    match = Match("m", "p1", {"u1", "u2"}, T0)
+    load(repository, world(match))
+    ended = Match("m", "p1", {"u1", "u3"}, T0, T0 + DAY)
+    repository.save_match(ended)
+    assert [ended] == repository.matches("o1", start=T0, end=T0 + 2 * DAY)
+    with pytest.raises(UnknownRecordError, match="'nope'"):
+        repository.save_match(Match("z", "nope", {"u1"}, T0))
+
+
+def test_the_memory_repository_and_sql_agree_on_the_example(repository: SQLRepository) -> None:
+    from matchusage._example import EXAMPLE_NOW, EXAMPLE_ORGANIZATION_ID, example_repository
+
+    memory: InMemoryRepository = example_repository()
+    organization = memory.organization(EXAMPLE_ORGANIZATION_ID)
+    everything = memory.matches(organization.id, start=T0.replace(year=2000), end=EXAMPLE_NOW)
+    users = memory.users({u for m in everything for u in m.participants})
+    repository.add(organization, *memory.programs(organization.id), *users.values(), *everything)
+    periods = organization.cycle.closed_periods(before=EXAMPLE_NOW, count=6)
+    source = matchusage.OrganizationMatches(memory, organization.id)
+    expected = matchusage.active_users_by_period(source, periods)
+    assert {organization.id: expected} == repository.active_users_closed_periods(before=EXAMPLE_NOW)
+
+
+# -- safety ---------------------------------------------------------------------------------
+
+HOSTILE = "x'); DROP TABLE matchusage_matches; --"
+
+
+def test_hostile_values_are_data(repository: SQLRepository) -> None:
+    """Values are bound parameters: the tables survive and the values come back intact."""
+    records = [
+        Organization(HOSTILE, HOSTILE, "UTC", MONTHLY),
+        Program(HOSTILE, HOSTILE, HOSTILE),
+        User(HOSTILE, HOSTILE, HOSTILE),
+        Match(HOSTILE, HOSTILE, {HOSTILE, "é;\"'"}, T0),
+    ]
+    load(repository, records)
+    assert records[3:] == repository.matches(HOSTILE, start=T0, end=T0 + DAY)
+    period = MONTHLY.period(2)
+    assert {period: frozenset({HOSTILE, "é;\"'"})} == repository.active_users_by_period(
+        HOSTILE, [period]
+    )
+    assert "matchusage_matches" in sa.inspect(repository.engine).get_table_names()
+
+
+def test_hostile_identifiers_are_quoted(engine: sa.Engine) -> None:
+    """Table and column names from a mapping go through SQLAlchemy's quoting."""
+    mapping = SchemaMapping(
+        matches=MatchTable('my "matches"; DROP TABLE x', started_at="from", ended_at="to"),
+        participants=ParticipantTable("Who's in", user_id="user id", role="select"),
+    )
+    repository = SQLRepository(engine, mapping)
+    repository.create_schema()
+    load(repository, world(Match("m", "p1", {"u1", "u2"}, T0, roles={"u1": "mentor"})))
+    assert {MONTHLY.period(2): 2} == repository.count_active_users("o1", [MONTHLY.period(2)])
+    [match] = repository.matches("o1", start=T0, end=T0 + DAY)
+    assert dict(match.roles) == {"u1": Role.MENTOR}
+
+
+def _failing_view(engine: sa.Engine) -> None:
+    """A matches "table" that fails on its third row, in the middle of the result set."""
+    if engine.dialect.name == "sqlite":
+
+        def fail(value: str) -> str:
+            if value == "m3":
+                raise RuntimeError("disk on fire")
+            return value
+
+        sa.event.listen(engine, "connect", lambda dbapi, _: dbapi.create_function("boom", 1, fail))
+        engine.dispose()
+        guard = "boom(id)"
+    else:
+        guard = "id || (1 / (CASE WHEN id = 'm3' THEN 0 ELSE 1 END))::text"
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            f"CREATE VIEW failing AS SELECT {guard} AS id, program_id, started_at, ended_at "
+            "FROM matchusage_matches"
+        ))  # fmt: skip
+
+
+def test_a_failure_in_the_middle_of_a_read_raises_a_matchusage_error(engine: sa.Engine) -> None:
+    writer = SQLRepository(engine)
+    writer.create_schema()
+    load(writer, world(*(Match(f"m{n}", "p1", {"u1"}, T0 + n * DAY) for n in range(6))))
+    _failing_view(engine)
+    reader = SQLRepository(engine, SchemaMapping(matches=MatchTable("failing")))
+    with pytest.raises(RepositoryError, match="matches failed") as caught:
+        reader.matches("o1", start=T0, end=T0 + 30 * DAY)
+    assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
+    with pytest.raises(RepositoryError) as caught:
+        reader.count_active_users("o1", [MONTHLY.period(2)])
+    assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
+    with pytest.raises(RepositoryError):
+        reader.active_users_by_period("o1", [MONTHLY.period(2)])
+
+
+def test_a_missing_table_is_a_repository_error(engine: sa.Engine) -> None:
+    with pytest.raises(RepositoryError, match="organizations failed") as caught:
+        SQLRepository(engine).organizations()
+    assert isinstance(caught.value.__cause__, sa.exc.SQLAlchemyError)
+
+
+# -- the mapping itself ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: MatchTable(""), "table"),
+        (lambda: UserTable(email=""), "email"),
+        (lambda: SchemaMapping(matches=MatchTable(mentor="a")), "matches"),
+        (
+            lambda: SchemaMapping(
+                matches=MatchTable(mentor="a", mentee="b"), participants=ParticipantTable()
+            ),
+            "participants",
+        ),
+        (lambda: SchemaMapping(participants=None), "participants"),
+    ],
+    ids=["empty-table", "empty-column", "half-pair", "pair-and-table", "no-participants"],
+)
+def test_bad_mappings_are_rejected(make: object, field: str) -> None:
+    with pytest.raises(InvalidRecordError) as caught:
+        make()  # type: ignore[operator]
+    assert field == caught.value.field
+
+
+def test_a_pair_mapping_has_no_participant_table_by_default() -> None:
+    assert None is SchemaMapping(matches=MatchTable(mentor="a", mentee="b")).participants
