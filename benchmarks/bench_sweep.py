@@ -75,13 +75,14 @@ def timed(function, *args):  # type: ignore[no-untyped-def]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--matches", type=int, default=1_000_000)
+    parser.add_argument("--periods", type=int, default=6, help="monthly periods before now")
     parser.add_argument("--repeat", type=int, default=3, help="best of N sweep runs")
     args = parser.parse_args()
 
     rows = generate(args.matches)
     matches, build = timed(lambda: [Match(*row) for row in rows])
     periods = BillingCycle.monthly(datetime(2023, 1, 15, tzinfo=UTC)).closed_periods(
-        before=NOW, count=6
+        before=NOW, count=args.periods
     )
 
     swept, sweep_time = timed(active_users_by_period, matches, periods)

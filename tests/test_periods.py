@@ -291,3 +291,48 @@ def test_periods_between_cover_the_span(cycle: BillingCycle, a: datetime, b: dat
         assert periods[0].contains(start)
         assert periods[-1].start < end <= periods[-1].end
         assert all(x.end == y.start for x, y in pairwise(periods))
+
+
+_ANY_DATETIME = st.one_of(st.datetimes(), st.datetimes(timezones=st.timezones()))
+
+
+@given(_ANY_DATETIME, _ANY_DATETIME)
+def test_period_builds_or_raises_the_documented_error(start: datetime, end: datetime) -> None:
+    """Any bounds build a non-empty aware period or raise InvalidPeriodError naming the value."""
+    try:
+        period = BillingPeriod(start, end)
+    except InvalidPeriodError as error:
+        failure = error
+    else:
+        assert period.start < period.end
+        assert period.contains(period.start)
+        return
+    assert failure.field in ("start", "end")
+    assert repr(failure.value) in str(failure)
+
+
+@given(
+    # Far from datetime.max, so that the next period's end is representable.
+    st.one_of(
+        st.datetimes(max_value=datetime(9000, 1, 1)),
+        st.datetimes(max_value=datetime(9000, 1, 1), timezones=st.timezones()),
+    ),
+    st.sampled_from(["month", "week", "day", 3]),
+    st.integers(-2, 30),
+)
+def test_cycle_builds_or_raises_the_documented_error(
+    anchor: datetime, unit: object, every: int
+) -> None:
+    """Any settings build a cycle whose periods tile, or raise a ValueError naming the value."""
+    try:
+        cycle = BillingCycle(anchor, unit, every)  # type: ignore[arg-type]
+    except ValueError as error:
+        failure = error
+    else:
+        assert cycle.period(0).end == cycle.period(1).start
+        return
+    if isinstance(failure, InvalidCycleError):
+        assert failure.field in ("anchor", "every")
+        assert repr(failure.value) in str(failure)
+    else:
+        assert repr(unit) in str(failure)
