@@ -197,7 +197,7 @@ class TestClosedPeriods:
             self.cycle.closed_periods(before=utc(2024, 7, 15), count=-1)
 
     def test_periods_between_two_instants(self) -> None:
-        periods = list(self.cycle.periods(utc(2024, 2, 1), utc(2024, 4, 15)))
+        periods = list(self.cycle.periods_between(utc(2024, 2, 1), utc(2024, 4, 15)))
 
         assert ["2024-01-15", "2024-02-15", "2024-03-15"] == [
             p.start.date().isoformat() for p in periods

@@ -212,3 +212,6 @@ class BillingCycle:
         while to_micros(self.boundary(index)) < end_us:
             yield self.period(index)
             index += 1
+
+    periods_between = periods
+    """Another name for [`periods`][matchusage.BillingCycle.periods]."""
