@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import matchusage
 
@@ -41,3 +43,13 @@ def test_import_pulls_no_optional_dependency() -> None:
     )
 
     assert "[]" == result.stdout.strip()
+
+
+def test_the_api_reference_lists_every_public_name() -> None:
+    reference = (Path(__file__).parents[1] / "docs" / "reference" / "api.md").read_text()
+    listed = set(re.findall(r"^\s+- (\w+)$", reference, re.MULTILINE))
+    modules = {
+        n for n in matchusage.__all__ if isinstance(getattr(matchusage, n), types.ModuleType)
+    }
+
+    assert [] == sorted(set(matchusage.__all__) - modules - listed)
