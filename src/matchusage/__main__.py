@@ -358,13 +358,13 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
     context = _Context(args)
     user_id: str = args.user_id
     found: list[Explanation]
-    labels_report = context.report(0 if args.period is not None else args.periods)
+    report = context.report(0 if args.period is not None else args.periods)
     if args.period is None:
-        found = [labels_report.explain(user_id, u.period) for u in labels_report.periods]
+        found = [report.explain(user_id, u.period) for u in report.periods]
     else:
         period = context.cycle.period_containing(args.period)
-        if period == labels_report.current.period:
-            found = [labels_report.explain(user_id, period)]
+        if period == report.current.period:
+            found = [report.explain(user_id, period)]
         elif period.start > context.now:
             raise _UsageError(f"the period {period} has not started at {context.now.isoformat()}")
         else:
@@ -403,8 +403,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args, out)
-    except SystemExit as exit:  # --help
-        return exit.code if isinstance(exit.code, int) else 0
+    except SystemExit as stop:  # --help
+        return stop.code if isinstance(stop.code, int) else 0
     except (_UsageError, MatchUsageError, OSError) as error:
         if isinstance(error, BrokenPipeError):
             return 0
