@@ -2,9 +2,11 @@
 
 Prints, for one synthetic organization, the time of the bare core count
 (`active_users_by_period` over the same periods), of `usage_report` (one sweep
-plus per-program users, attribution, new/dropped and the open period) and of a
-CSV export of every reported period, with ratios to the core count measured in
-the same run. Run: ``python benchmarks/bench_report.py [matches]``.
+plus per-program users, attribution, new/dropped and the open period) and of
+CSV and JSON Lines exports of every reported period (with a user directory),
+with ratios to the core count measured in
+the same run, and the export's cost per exported row. Run:
+``python benchmarks/bench_report.py [matches]``.
 """
 
 from __future__ import annotations
@@ -53,18 +55,25 @@ def main(count: int) -> None:
     report = matchusage.usage_report(matches, cycle, now=now, periods=6)
     rows = sum(u.count for u in report.periods)
 
+    directory = {
+        user: matchusage.User(user, f"User {user}") for u in report.periods for user in u.users
+    }
+
     core = best(lambda: matchusage.active_users_by_period(matches, periods))
     full = best(lambda: matchusage.usage_report(matches, cycle, now=now, periods=6))
-    export = best(lambda: matchusage.export_csv(report, io.StringIO(newline="")), repeat=1)
+    csv = best(lambda: matchusage.export_csv(report, io.StringIO(newline=""), users=directory), 1)
+    jsonl = best(lambda: matchusage.export_jsonl(report, io.StringIO(), users=directory), 1)
 
     print(f"{count:,} matches, 6 monthly periods, {rows:,} exported rows")
-    print(f"{'what':<42} {'seconds':>9} {'x core':>7}")
-    for name, seconds in [
-        ("core count (active_users_by_period, 7)", core),
-        ("usage_report (6 + previous + open)", full),
-        ("export_csv of the report", export),
+    print(f"{'what':<42} {'seconds':>9} {'x core':>7} {'us/row':>7}")
+    for name, seconds, per_row in [
+        ("core count (active_users_by_period, 7)", core, False),
+        ("usage_report (6 + previous + open)", full, False),
+        ("export_csv of the report", csv, True),
+        ("export_jsonl of the report", jsonl, True),
     ]:
-        print(f"{name:<42} {seconds:>9.3f} {seconds / core:>7.1f}")
+        micros = f"{seconds / rows * 1e6:>7.2f}" if per_row else f"{'':>7}"
+        print(f"{name:<42} {seconds:>9.3f} {seconds / core:>7.1f} {micros}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""Shared fixtures: Hypothesis profiles and a throwaway PostgreSQL server."""
+"""Shared fixtures: Hypothesis profiles, a throwaway PostgreSQL server, SQL engines."""
 
 from __future__ import annotations
 
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -56,3 +57,18 @@ def postgresql_engine(postgresql_admin: sa.Engine, postgresql_url: str) -> Itera
     engine.dispose()
     with postgresql_admin.begin() as connection:
         connection.execute(sa.schema.DropSchema(schema, cascade=True))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An empty database: a fresh SQLite file, or a fresh schema on the PostgreSQL server.
+
+    A file rather than ``sqlite://``: an in-memory database lives in one
+    connection and vanishes when the engine's pool is disposed.
+    """
+    if request.param == "postgresql":
+        yield request.getfixturevalue("postgresql_engine")
+        return
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'test.db'}")
+    yield engine
+    engine.dispose()

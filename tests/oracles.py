@@ -26,3 +26,21 @@ def active(matches: Iterable[Match], period: BillingPeriod) -> frozenset[str]:
 def current(matches: Iterable[Match], at: datetime) -> list[Match]:
     """Matches with ``started_at <= at < ended_at`` (or ongoing)."""
     return [m for m in matches if m.started_at <= at and (m.ended_at is None or at < m.ended_at)]
+
+
+def attributed(matches: Iterable[Match], period: BillingPeriod) -> dict[str, frozenset[str]]:
+    """Each active user under the program of their earliest-starting overlapping match.
+
+    On a tie of start instants, the smallest program id wins.
+    """
+    owner: dict[str, tuple[datetime, str]] = {}
+    for m in matches:
+        if overlaps(m, period.start, period.end):
+            for user in m.participants:
+                claim = (m.started_at, m.program_id)
+                if user not in owner or claim < owner[user]:
+                    owner[user] = claim
+    shares: dict[str, set[str]] = {}
+    for user, (_, program) in owner.items():
+        shares.setdefault(program, set()).add(user)
+    return {program: frozenset(users) for program, users in shares.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 
 import pytest
@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from matchusage import (
     EXPORT_COLUMNS,
     BillingCycle,
+    ExportRow,
     Match,
+    UsageReport,
     User,
     export_csv,
     export_jsonl,
@@ -132,7 +134,9 @@ def test_export_rows_read_back_are_the_active_users(case: tuple) -> None:  # typ
 
     lines = io.StringIO()
     export_jsonl(report, lines, users=directory)
-    records = [json.loads(line) for line in lines.getvalue().splitlines()]
+    # JSON Lines ends each record with "\n" only: str.splitlines would also split at
+    # characters such as U+0085 or U+2028, which JSON strings may hold unescaped.
+    records = [json.loads(line) for line in lines.getvalue().split("\n")[:-1]]
     assert expected == [(r["period_start"], r["user_id"]) for r in records]
 
     for row, record in zip(rows, records, strict=True):
@@ -144,6 +148,82 @@ def test_export_rows_read_back_are_the_active_users(case: tuple) -> None:  # typ
         assert (person.name if person else "") == record["name"] == restore(row["name"])
         assert (person.email if person else None) == record["email"]
         assert found.active_from.isoformat() == record["active_from"] == row["active_from"]
+
+
+def reference_rows(report: UsageReport, users: Mapping[str, User]) -> list[ExportRow]:
+    """The export as its definition reads: each active user's explanation, period by period."""
+    rows = []
+    for usage in report.periods:
+        for user_id in sorted(usage.users):
+            found = report.explain(user_id, usage.period)
+            person = users.get(user_id)
+            assert found.active_from is not None
+            assert found.active_until is not None
+            rows.append(
+                ExportRow(
+                    period=usage.period,
+                    user_id=user_id,
+                    name=person.name if person is not None else "",
+                    email=person.email if person is not None else None,
+                    programs=found.program_ids,
+                    match_ids=found.match_ids,
+                    active_from=found.active_from,
+                    active_until=found.active_until,
+                )
+            )
+    return rows
+
+
+def reference_csv(rows: list[ExportRow]) -> str:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        cells = [
+            row.period.start.isoformat(),
+            row.period.end.isoformat(),
+            row.user_id,
+            row.name,
+            row.email or "",
+            ";".join(row.programs),
+            ";".join(row.match_ids),
+            row.active_from.isoformat(),
+            row.active_until.isoformat(),
+        ]
+        writer.writerow([neutralise(cell) for cell in cells])
+    return out.getvalue()
+
+
+@settings(max_examples=50)
+@given(exports, st.integers(0, 2))
+def test_exports_equal_the_explanations(case: tuple, which: int) -> None:  # type: ignore[type-arg]
+    """Rows, CSV and JSON Lines are exactly what each user's explanation says, in order."""
+    matches, cycle, now, directory = case
+    report = usage_report(matches, cycle, now=now, periods=3)
+    expected = reference_rows(report, directory)
+    assert expected == list(export_rows(report, users=directory))
+    for row in expected:
+        assert (row.active_from.tzinfo, row.active_until.tzinfo) == (
+            row.period.start.tzinfo,
+            row.period.start.tzinfo,
+        )
+
+    text = io.StringIO(newline="")
+    assert len(expected) == export_csv(report, text, users=directory)
+    assert reference_csv(expected) == text.getvalue()
+
+    lines = io.StringIO()
+    assert len(expected) == export_jsonl(report, lines, users=directory)
+    assert (
+        "".join(json.dumps(row.as_dict(), ensure_ascii=False) + "\n" for row in expected)
+        == lines.getvalue()
+    )
+
+    if which < len(report.periods):
+        period = report.periods[which].period
+        assert [row for row in expected if row.period == period] == list(
+            export_rows(report, period=period, users=directory)
+        )
 
 
 @settings(max_examples=200)

@@ -99,6 +99,9 @@ def test_programs_and_attribution(case: tuple[list[Match], BillingCycle, datetim
         assert usage.users == frozenset().union(*shares)
         for program, share in usage.attributed.items():
             assert share <= usage.by_program[program]
+        assert oracles.attributed(matches, usage.period) == dict(usage.attributed)
+        assert list(usage.attributed) == sorted(usage.attributed)
+        assert list(usage.by_program) == sorted(usage.by_program)
 
 
 @settings(max_examples=60)

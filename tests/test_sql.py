@@ -1,12 +1,13 @@
 """The SQL adapter: the repository contract, counting in the database, mappings and safety.
 
-Every test runs on SQLite and on the throwaway PostgreSQL server of the
-``postgresql_engine`` fixture (whose time zone is deliberately not UTC).
+Every test runs on SQLite and on the throwaway PostgreSQL server (the shared
+``sql_engine`` fixture; the server's time zone is deliberately not UTC).
+
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -45,21 +46,10 @@ DAY = timedelta(days=1)
 MONTHLY = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=UTC))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    """An empty database: in-memory SQLite, or a fresh PostgreSQL schema."""
-    if request.param == "postgresql":
-        yield request.getfixturevalue("postgresql_engine")
-        return
-    engine = sa.create_engine("sqlite://")
-    yield engine
-    engine.dispose()
-
-
 @pytest.fixture
-def repository(engine: sa.Engine) -> SQLRepository:
+def repository(sql_engine: sa.Engine) -> SQLRepository:
     """A repository on its own schema, created."""
-    repository = SQLRepository(engine)
+    repository = SQLRepository(sql_engine)
     repository.create_schema()
     return repository
 
@@ -266,14 +256,14 @@ def test_overlap_query_uses_the_indexes(repository: SQLRepository) -> None:
             assert "started_at <" in plan or "ended_at >" in plan
 
 
-def test_create_schema_creates_the_indexes_on_existing_tables(engine: sa.Engine) -> None:
-    repository = SQLRepository(engine)
-    repository._tables.metadata.create_all(engine)  # tables without their indexes
-    with engine.begin() as connection:
+def test_create_schema_creates_the_indexes_on_existing_tables(sql_engine: sa.Engine) -> None:
+    repository = SQLRepository(sql_engine)
+    repository._tables.metadata.create_all(sql_engine)  # tables without their indexes
+    with sql_engine.begin() as connection:
         for index in repository._tables.indexes:
             index.drop(connection)
     repository.create_indexes()
-    names = {i["name"] for i in sa.inspect(engine).get_indexes("matchusage_matches")}
+    names = {i["name"] for i in sa.inspect(sql_engine).get_indexes("matchusage_matches")}
     assert {"ix_matchusage_matches_started", "ix_matchusage_matches_ended"} <= names
     repository.create_schema()  # idempotent
 
@@ -330,14 +320,14 @@ pair_matches = st.lists(
 @pytest.mark.parametrize("pairs", [False, True], ids=["participants-table", "mentor-mentee"])
 @given(matches=pair_matches, periods=st.lists(mst.billing_periods(), min_size=1, max_size=4))
 def test_existing_tables_through_a_mapping(
-    engine: sa.Engine, pairs: bool, matches: list[Match], periods: list[BillingPeriod]
+    sql_engine: sa.Engine, pairs: bool, matches: list[Match], periods: list[BillingPeriod]
 ) -> None:
     """An app's own tables (other names, two layouts) count like the engine."""
     matches = [_as_pair(m) if pairs else m for m in matches]
-    if not sa.inspect(engine).has_table("accounts"):
-        create_app_tables(engine, naive=False)
-    repository = SQLRepository(engine, app_mapping(pairs=pairs))
-    with engine.begin() as connection:
+    if not sa.inspect(sql_engine).has_table("accounts"):
+        create_app_tables(sql_engine, naive=False)
+    repository = SQLRepository(sql_engine, app_mapping(pairs=pairs))
+    with sql_engine.begin() as connection:
         for table in ("members", "mentorships", "people", "cohorts", "accounts"):
             connection.execute(sa.text(f"DELETE FROM {table}"))
     anchor = datetime(2024, 1, 15, tzinfo=ZoneInfo("Europe/Paris"))
@@ -359,9 +349,9 @@ def _as_pair(match: Match) -> Match:
     return Match(match.id, match.program_id, people, match.started_at, match.ended_at, roles=roles)
 
 
-def test_mentor_mentee_columns_read_back_as_roles(engine: sa.Engine) -> None:
-    create_app_tables(engine, naive=False)
-    repository = SQLRepository(engine, app_mapping(pairs=True))
+def test_mentor_mentee_columns_read_back_as_roles(sql_engine: sa.Engine) -> None:
+    create_app_tables(sql_engine, naive=False)
+    repository = SQLRepository(sql_engine, app_mapping(pairs=True))
     account = Organization("acme", "Acme", "UTC", MONTHLY)
     alone = Match("alone", "c1", {"u1"}, T0, roles={"u1": Role.MENTEE})
     pair = Match("pair", "c1", {"u1", "u2"}, T0, roles={"u1": "mentor", "u2": "mentee"})
@@ -372,9 +362,9 @@ def test_mentor_mentee_columns_read_back_as_roles(engine: sa.Engine) -> None:
     ]
 
 
-def test_a_group_match_does_not_fit_mentor_mentee_columns(engine: sa.Engine) -> None:
-    create_app_tables(engine, naive=False)
-    repository = SQLRepository(engine, app_mapping(pairs=True))
+def test_a_group_match_does_not_fit_mentor_mentee_columns(sql_engine: sa.Engine) -> None:
+    create_app_tables(sql_engine, naive=False)
+    repository = SQLRepository(sql_engine, app_mapping(pairs=True))
     group = Match("g", "c1", {"u1", "u2", "u3"}, T0)
     with pytest.raises(InvalidMatchError, match="'g'"):
         repository.add(Organization("acme", "Acme", "UTC", MONTHLY), Program("c1", "acme"), group)
@@ -415,12 +405,14 @@ def test_instants_are_stored_in_utc(repository: SQLRepository) -> None:
 
 
 @pytest.mark.parametrize("declared", [False, True], ids=["undeclared", "naive_utc"])
-def test_naive_columns_are_an_error_unless_declared_utc(engine: sa.Engine, declared: bool) -> None:
-    create_app_tables(engine, naive=True)
-    sqlite = engine.dialect.name == "sqlite"
+def test_naive_columns_are_an_error_unless_declared_utc(
+    sql_engine: sa.Engine, declared: bool
+) -> None:
+    create_app_tables(sql_engine, naive=True)
+    sqlite = sql_engine.dialect.name == "sqlite"
     began = "2024-03-01 10:00:00.000000" if sqlite else "2024-03-01 10:00:00"
     anchor = "2024-01-01 00:00:00.000000" if sqlite else "2024-01-01 00:00:00"
-    with engine.begin() as connection:
+    with sql_engine.begin() as connection:
         connection.execute(sa.text(
             f"INSERT INTO accounts VALUES ('acme', 'Acme', 'UTC', '{anchor}');"
         ))  # fmt: skip
@@ -428,7 +420,7 @@ def test_naive_columns_are_an_error_unless_declared_utc(engine: sa.Engine, decla
         connection.execute(sa.text(
             f"INSERT INTO mentorships VALUES ('m1', 'c1', 'u1', 'u2', '{began}', NULL)"
         ))  # fmt: skip
-    repository = SQLRepository(engine, app_mapping(pairs=True, naive_utc=declared))
+    repository = SQLRepository(sql_engine, app_mapping(pairs=True, naive_utc=declared))
     if declared:
         [match] = repository.matches("acme", start=T0, end=T0 + DAY)
         assert datetime(2024, 3, 1, 10, tzinfo=UTC) == match.started_at
@@ -524,13 +516,13 @@ def test_hostile_values_are_data(repository: SQLRepository) -> None:
     assert "matchusage_matches" in sa.inspect(repository.engine).get_table_names()
 
 
-def test_hostile_identifiers_are_quoted(engine: sa.Engine) -> None:
+def test_hostile_identifiers_are_quoted(sql_engine: sa.Engine) -> None:
     """Table and column names from a mapping go through SQLAlchemy's quoting."""
     mapping = SchemaMapping(
         matches=MatchTable('my "matches"; DROP TABLE x', started_at="from", ended_at="to"),
         participants=ParticipantTable("Who's in", user_id="user id", role="select"),
     )
-    repository = SQLRepository(engine, mapping)
+    repository = SQLRepository(sql_engine, mapping)
     repository.create_schema()
     load(repository, world(Match("m", "p1", {"u1", "u2"}, T0, roles={"u1": "mentor"})))
     assert {MONTHLY.period(2): 2} == repository.count_active_users("o1", [MONTHLY.period(2)])
@@ -559,12 +551,12 @@ def _failing_view(engine: sa.Engine) -> None:
         ))  # fmt: skip
 
 
-def test_a_failure_in_the_middle_of_a_read_raises_a_matchusage_error(engine: sa.Engine) -> None:
-    writer = SQLRepository(engine)
+def test_a_failure_in_the_middle_of_a_read_raises_a_matchusage_error(sql_engine: sa.Engine) -> None:
+    writer = SQLRepository(sql_engine)
     writer.create_schema()
     load(writer, world(*(Match(f"m{n}", "p1", {"u1"}, T0 + n * DAY) for n in range(6))))
-    _failing_view(engine)
-    reader = SQLRepository(engine, SchemaMapping(matches=MatchTable("failing")))
+    _failing_view(sql_engine)
+    reader = SQLRepository(sql_engine, SchemaMapping(matches=MatchTable("failing")))
     with pytest.raises(RepositoryError, match="matches failed") as caught:
         reader.matches("o1", start=T0, end=T0 + 30 * DAY)
     assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
@@ -575,9 +567,9 @@ def test_a_failure_in_the_middle_of_a_read_raises_a_matchusage_error(engine: sa.
         reader.active_users_by_period("o1", [MONTHLY.period(2)])
 
 
-def test_a_missing_table_is_a_repository_error(engine: sa.Engine) -> None:
+def test_a_missing_table_is_a_repository_error(sql_engine: sa.Engine) -> None:
     with pytest.raises(RepositoryError, match="organizations failed") as caught:
-        SQLRepository(engine).organizations()
+        SQLRepository(sql_engine).organizations()
     assert isinstance(caught.value.__cause__, sa.exc.SQLAlchemyError)
 
 

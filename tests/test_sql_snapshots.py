@@ -1,13 +1,10 @@
 """The SQL snapshot store passes the snapshot store contract, and guards its rows.
 
-Every test takes an SQLAlchemy ``engine`` fixture: a fresh SQLite database
+Every test runs on the shared ``sql_engine`` fixture: a fresh SQLite database
 file, and a fresh schema on the test session's throwaway PostgreSQL server.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,20 +15,9 @@ from matchusage.sql import SQLSnapshotStore
 from matchusage.testing.contracts import SnapshotStoreContract
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    """A fresh SQLite database file, or a fresh schema on the throwaway PostgreSQL server."""
-    if request.param == "postgresql":
-        yield request.getfixturevalue("postgresql_engine")
-        return
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'snapshots.db'}")
-    yield engine
-    engine.dispose()
-
-
 @pytest.fixture
-def sql_store(engine: sa.Engine) -> SQLSnapshotStore:
-    store = SQLSnapshotStore(engine)
+def sql_store(sql_engine: sa.Engine) -> SQLSnapshotStore:
+    store = SQLSnapshotStore(sql_engine)
     store.create_schema()
     return store
 
@@ -51,18 +37,18 @@ def test_create_schema_twice_is_harmless(sql_store: SQLSnapshotStore) -> None:
     assert sql_store.snapshots("org-1") == []
 
 
-def test_table_prefix(engine: sa.Engine) -> None:
-    SQLSnapshotStore(engine, table_prefix="billing_").create_schema()
+def test_table_prefix(sql_engine: sa.Engine) -> None:
+    SQLSnapshotStore(sql_engine, table_prefix="billing_").create_schema()
     assert {"billing_usage_snapshots", "billing_usage_reports"} <= set(
-        sa.inspect(engine).get_table_names()
+        sa.inspect(sql_engine).get_table_names()
     )
 
 
 def test_two_stores_on_one_database_share_the_first_snapshot(
-    engine: sa.Engine, sql_store: SQLSnapshotStore
+    sql_engine: sa.Engine, sql_store: SQLSnapshotStore
 ) -> None:
     """Two closers on different machines: the first snapshot wins for both."""
-    other = SQLSnapshotStore(engine)
+    other = SQLSnapshotStore(sql_engine)
     first = SnapshotStoreContract.snapshot(users=("ann",))
     assert sql_store.add(first) == first
     assert other.add(SnapshotStoreContract.snapshot(users=("ann", "bob"))) == first
@@ -87,11 +73,11 @@ def test_instants_come_back_in_utc(sql_store: SQLSnapshotStore) -> None:
     ids=["incomplete-content", "not-json", "other-fingerprint", "moved-period"],
 )
 def test_altered_rows_are_detected(
-    engine: sa.Engine, sql_store: SQLSnapshotStore, column: str, value: object
+    sql_engine: sa.Engine, sql_store: SQLSnapshotStore, column: str, value: object
 ) -> None:
     """A row edited in the database is refused on read, never silently billed."""
     snapshot = sql_store.add(SnapshotStoreContract.snapshot())
-    with engine.begin() as connection:
+    with sql_engine.begin() as connection:
         connection.execute(sql_store.snapshots_table.update().values({column: value}))
     with pytest.raises(CorruptSnapshotError):
         sql_store.snapshots(snapshot.organization_id)

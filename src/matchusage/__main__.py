@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
-from typing import NoReturn, TextIO
+from typing import NoReturn, TextIO, TypeVar
 
 from dateutil.parser import isoparse
 
@@ -40,6 +40,8 @@ from ._source import OrganizationMatches
 from ._time import UTC, is_aware
 from .exceptions import MatchUsageError
 
+T = TypeVar("T")
+
 PROG = "matchusage"
 DESCRIPTION = """\
 Which users were active in each billing period? Usage reports, exports,
@@ -61,39 +63,36 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: error: {message} (see --help)")
 
 
+def _argument(
+    parse: Callable[[str], T], error: type[Exception], expected: str
+) -> Callable[[str], T]:
+    """An argument type: *parse*, with its *error* turned into a one-line usage error."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except error:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {expected}") from None
+
+    return convert
+
+
+_wall_or_instant = _argument(isoparse, ValueError, "an ISO 8601 date or date-time, e.g. 2024-01-15")
+_timezone = _argument(_zone, MatchUsageError, "an IANA time zone name, e.g. Europe/Paris")
+_iso_instant = _argument(
+    isoparse, ValueError, "an ISO 8601 instant, e.g. 2026-03-01T09:00:00+01:00"
+)
+
+
 def _instant(text: str) -> datetime:
     """An ISO 8601 instant with an offset (``Z`` for UTC)."""
-    try:
-        value = isoparse(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 instant, e.g. 2026-03-01T09:00:00+01:00"
-        ) from None
+    value = _iso_instant(text)
     if not is_aware(value):
         raise argparse.ArgumentTypeError(
             f"{text!r} has no UTC offset; add one, as in 2026-03-01T09:00:00+01:00 "
             "(times are never guessed)"
         )
     return value
-
-
-def _wall_or_instant(text: str) -> datetime:
-    """An ISO 8601 date or date-time, with or without an offset."""
-    try:
-        return isoparse(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 date or date-time, e.g. 2024-01-15"
-        ) from None
-
-
-def _timezone(text: str) -> tzinfo:
-    try:
-        return _zone(text)
-    except MatchUsageError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an IANA time zone name, e.g. Europe/Paris"
-        ) from None
 
 
 def _integer(minimum: int, meaning: str) -> Callable[[str], int]:
@@ -165,10 +164,7 @@ def _parents() -> dict[str, _Parser]:
     return {"data": data, "cycle": cycle, "now": when, "periods": periods}
 
 
-def _format(parser: argparse.ArgumentParser, choices: Sequence[str], default: str) -> None:
-    parser.add_argument(
-        "--format", choices=choices, default=default, help=f"output format (default: {default})"
-    )
+_TEXT_FORMATS = ("table", "json", "csv")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,19 +174,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = _parents()
+    periodic = [p["data"], p["cycle"], p["now"], p["periods"]]
 
-    report = commands.add_parser(
+    formats: list[tuple[argparse.ArgumentParser, Sequence[str]]] = []
+
+    def command(
+        name: str, parents: list[_Parser], choices: Sequence[str], help: str, description: str
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=parents, help=help, description=description)
+        formats.append((sub, choices))
+        return sub
+
+    command(
         "report",
-        parents=[p["data"], p["cycle"], p["now"], p["periods"]],
+        periodic,
+        _TEXT_FORMATS,
         help="active users of the last closed billing periods, and the open one",
         description="Active users of the last closed billing periods (with a bar each), "
         "per program, and the open period's figures.",
     )
-    _format(report, ["table", "json", "csv"], "table")
-
-    export = commands.add_parser(
+    export = command(
         "export",
-        parents=[p["data"], p["cycle"], p["now"], p["periods"]],
+        periodic,
+        ("csv", "json"),
         help="the list of active users of each period, as CSV or JSON Lines",
         description="The active users of the last closed periods (or of one period), one "
         "row per period and user, as CSV (spreadsheet-safe) or JSON Lines.",
@@ -204,11 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "-o", "--output", metavar="FILE", help="file to write (default: standard output)"
     )
-    _format(export, ["csv", "json"], "csv")
-
-    explain_cmd = commands.add_parser(
+    explain_cmd = command(
         "explain",
-        parents=[p["data"], p["cycle"], p["now"], p["periods"]],
+        periodic,
+        _TEXT_FORMATS,
         help="which matches made a user active in each period",
         description="Why was this user billed? Every match of the user overlapping each of "
         "the last closed periods (or one period), clipped to the period.",
@@ -220,24 +225,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="INSTANT",
         help="explain only the period containing this instant (the open one up to --now)",
     )
-    _format(explain_cmd, ["table", "json", "csv"], "table")
-
-    active = commands.add_parser(
+    command(
         "active",
-        parents=[p["data"], p["now"]],
+        [p["data"], p["now"]],
+        _TEXT_FORMATS,
         help="current active matches and users per program",
         description="The matches current at --now and their users, per program.",
     )
-    _format(active, ["table", "json", "csv"], "table")
-
-    demo = commands.add_parser(
+    command(
         "demo",
-        parents=[p["cycle"], p["now"], p["periods"]],
+        [p["cycle"], p["now"], p["periods"]],
+        _TEXT_FORMATS,
         help="the report on the bundled example organization",
         description="The usage report of the bundled example organization (the same as "
         "'report --example').",
     )
-    _format(demo, ["table", "json", "csv"], "table")
+    # Last, so that --format comes after each command's own options in --help.
+    for sub, choices in formats:
+        sub.add_argument(
+            "--format",
+            choices=choices,
+            default=choices[0],
+            help=f"output format (default: {choices[0]})",
+        )
     return parser
 
 
@@ -348,13 +358,13 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
     context = _Context(args)
     user_id: str = args.user_id
     found: list[Explanation]
-    labels_report = context.report(0 if args.period is not None else args.periods)
+    report = context.report(0 if args.period is not None else args.periods)
     if args.period is None:
-        found = [labels_report.explain(user_id, u.period) for u in labels_report.periods]
+        found = [report.explain(user_id, u.period) for u in report.periods]
     else:
         period = context.cycle.period_containing(args.period)
-        if period == labels_report.current.period:
-            found = [labels_report.explain(user_id, period)]
+        if period == report.current.period:
+            found = [report.explain(user_id, period)]
         elif period.start > context.now:
             raise _UsageError(f"the period {period} has not started at {context.now.isoformat()}")
         else:
@@ -393,8 +403,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args, out)
-    except SystemExit as exit:  # --help
-        return exit.code if isinstance(exit.code, int) else 0
+    except SystemExit as stop:  # --help
+        return stop.code if isinstance(stop.code, int) else 0
     except (_UsageError, MatchUsageError, OSError) as error:
         if isinstance(error, BrokenPipeError):
             return 0

@@ -94,19 +94,24 @@ def batch_active_users(
         matchusage.exceptions.DuplicateMatchError: Two matches share an id.
         matchusage.exceptions.InvalidColumnError: A column has a bad value.
     """
+    plan = _plan(source, organizations, now, count)
     if isinstance(source, MatchColumns):
-        plan = batch_periods(_required(organizations, "organizations"), now=now, count=count)
         return columnar_active_users(source, plan, engine=engine)
     if isinstance(source, MatchRepository):
-        if organizations is None:
-            organizations = source.organizations()
-        plan = batch_periods(organizations, now=now, count=count)
         return {
             org: active_users_by_period(OrganizationMatches(source, org), periods)
             for org, periods in plan.items()
         }
-    plan = batch_periods(_required(organizations, "organizations"), now=now, count=count)
     return objects_by_plan(source, _required(programs, "programs"), plan)
+
+
+def _plan(
+    source: BatchSource, organizations: Iterable[Organization] | None, now: datetime, count: int
+) -> dict[str, list[BillingPeriod]]:
+    """The periods of each organization; a repository's own organizations by default."""
+    if organizations is None and isinstance(source, MatchRepository):
+        organizations = source.organizations()
+    return batch_periods(_required(organizations, "organizations"), now=now, count=count)
 
 
 def objects_by_plan(
@@ -146,8 +151,7 @@ def batch_counts(
         Organization id -> period -> count.
     """
     if isinstance(source, MatchColumns):
-        plan = batch_periods(_required(organizations, "organizations"), now=now, count=count)
-        return columnar_counts(source, plan, engine=engine)
+        return columnar_counts(source, _plan(source, organizations, now, count), engine=engine)
     found = batch_active_users(
         source, now=now, count=count, organizations=organizations, programs=programs
     )

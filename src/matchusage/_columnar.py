@@ -16,7 +16,7 @@ the cost is one pass over the matches and one over the participants.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from typing import Any, ClassVar, Literal
 
 import attrs
@@ -306,17 +306,25 @@ def check_length(name: str, size: int, expected: int, of: str) -> None:
         raise InvalidColumnError(name, None, size, f"a column of {expected} rows (one per {of})")
 
 
+def check_match_lengths(
+    start: Sized, end: Sized, organization: Sized, ongoing: Sized | None
+) -> None:
+    """Raise unless every per-match column has as many rows as *start*."""
+    columns = {"end_us": end, "organization": organization, "ongoing": ongoing}
+    for name, column in columns.items():
+        if column is not None:
+            check_length(name, len(column), len(start), "match")
+
+
 def python_engine(columns: MatchColumns, plan: Plan, ids: bool) -> dict[str, list[Any]]:
     """Counts (or id sets) per organization and period slot, in pure Python."""
     start = _ints(columns.start_us, "start_us")
     end = _ints(columns.end_us, "end_us")
-    size = len(start)
-    check_length("end_us", len(end), size, "match")
     organization = _labels(columns.organization, columns.organization_ids, "organization")
-    check_length("organization", len(organization), size, "match")
-    if columns.ongoing is not None:
-        ongoing = as_list(columns.ongoing)
-        check_length("ongoing", len(ongoing), size, "match")
+    ongoing = None if columns.ongoing is None else as_list(columns.ongoing)
+    check_match_lengths(start, end, organization, ongoing)
+    size = len(start)
+    if ongoing is not None:
         for row, flag in enumerate(ongoing):
             if type(flag) is not bool:
                 raise InvalidColumnError("ongoing", row, flag, "a boolean")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._columnar import MatchColumns, Plan, as_list, check_length, label_list
+from ._columnar import MatchColumns, Plan, as_list, check_length, check_match_lengths, label_list
 from ._time import FOREVER
 from .exceptions import InvalidColumnError
 
@@ -139,13 +139,11 @@ def numpy_engine(columns: MatchColumns, plan: Plan, ids: bool) -> dict[str, list
     """Counts (or id sets) per organization and period slot, vectorised."""
     start = _int_column(columns.start_us, "start_us")
     end = _int_column(columns.end_us, "end_us")
-    size = len(start)
-    check_length("end_us", len(end), size, "match")
     organization = _Codes(columns.organization, columns.organization_ids, "organization")
-    check_length("organization", len(organization.codes), size, "match")
-    if columns.ongoing is not None:
-        ongoing = np.asarray(columns.ongoing)
-        check_length("ongoing", len(ongoing), size, "match")
+    ongoing = None if columns.ongoing is None else np.asarray(columns.ongoing)
+    check_match_lengths(start, end, organization.codes, ongoing)
+    size = len(start)
+    if ongoing is not None:
         if ongoing.dtype.kind != "b":
             row = next(r for r, v in enumerate(as_list(columns.ongoing)) if type(v) is not bool)
             raise InvalidColumnError("ongoing", row, as_list(columns.ongoing)[row], "a boolean")

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, TextIO
+from functools import partial
+from operator import attrgetter
+from typing import Any, TextIO, TypeVar
 
 import attrs
 
-from ._model import User
+from ._model import Match, User
 from ._periods import BillingPeriod
 from ._report import UsageReport
 from .exceptions import InvalidRecordError
+
+T = TypeVar("T")
 
 EXPORT_COLUMNS = (
     "period_start",
@@ -98,8 +102,9 @@ def export_rows(
 ) -> Iterator[ExportRow]:
     """The rows of an export, lazily: by period (oldest first), then by user id.
 
-    Each row is built from the user's [`Explanation`][matchusage.Explanation]
-    in the report, so every exported user can be explained with the same data.
+    Each row is what the user's [`Explanation`][matchusage.Explanation] in
+    the report says, so every exported user can be explained with the same
+    data.
 
     Args:
         report: A [`UsageReport`][matchusage.UsageReport].
@@ -111,25 +116,18 @@ def export_rows(
         matchusage.exceptions.InvalidPeriodError: *period* is not one of the
             report's closed periods.
     """
-    if not isinstance(report, UsageReport):
-        raise InvalidRecordError("export", "report", report, "a UsageReport")
-    usages = report.periods if period is None else (report.usage(period),)
-    directory: Mapping[str, User] = users if users is not None else {}
-    for usage in usages:
-        for user_id in sorted(usage.users):
-            found = report.explain(user_id, usage.period)
-            person = directory.get(user_id)
-            active_from, active_until = found.active_from, found.active_until
-            # An active user's explanation is non-empty, so both bounds exist.
-            assert active_from is not None
-            assert active_until is not None
+    people: _Cache[str, _Person] = _Cache(partial(_person, users))
+    programs: _Cache[tuple[str, ...], tuple[str, ...]] = _Cache(_sorted_ids)
+    for each, evidence in _periods(report, period):
+        for user_id, matches, active_from, active_until in _clipped(each, evidence, _same):
+            name, email = people[user_id]
             yield ExportRow(
-                period=usage.period,
+                period=each,
                 user_id=user_id,
-                name=person.name if person is not None else "",
-                email=person.email if person is not None else None,
-                programs=found.program_ids,
-                match_ids=found.match_ids,
+                name=name,
+                email=email,
+                programs=programs[tuple(map(_program_id, matches))],
+                match_ids=tuple(map(_match_id, matches)),
                 active_from=active_from,
                 active_until=active_until,
             )
@@ -158,25 +156,34 @@ def export_csv(
     Returns:
         The number of rows written, not counting the header.
     """
+
+    def person_cells(user_id: str) -> tuple[str, str, str]:
+        name, email = _person(users, user_id)
+        return neutralise(user_id), neutralise(name), neutralise(email or "")
+
     writer = csv.writer(file, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
+    people: _Cache[str, tuple[str, str, str]] = _Cache(person_cells)
+    programs: _Cache[tuple[str, ...], str] = _Cache(
+        lambda key: neutralise(";".join(_sorted_ids(key)))
+    )
     count = 0
-    bounds: tuple[BillingPeriod, list[str]] | None = None
-    for row in export_rows(report, period=period, users=users):
-        if bounds is None or bounds[0] is not row.period:
-            bounds = (row.period, [row.period.start.isoformat(), row.period.end.isoformat()])
-        cells = [
-            *bounds[1],
-            row.user_id,
-            row.name,
-            row.email or "",
-            ";".join(row.programs),
-            ";".join(row.match_ids),
-            row.active_from.isoformat(),
-            row.active_until.isoformat(),
-        ]
-        writer.writerow([neutralise(cell) for cell in cells])
-        count += 1
+    for each, evidence in _periods(report, period):
+        # Instants as ISO 8601 text never start with a character neutralise changes.
+        bounds = [each.start.isoformat(), each.end.isoformat()]
+        rows = _clipped(each, evidence, datetime.isoformat)
+        for user_id, matches, active_from, active_until in rows:
+            writer.writerow(
+                [
+                    *bounds,
+                    *people[user_id],
+                    programs[tuple(map(_program_id, matches))],
+                    neutralise(";".join(map(_match_id, matches))),
+                    active_from,
+                    active_until,
+                ]
+            )
+            count += 1
     return count
 
 
@@ -203,8 +210,108 @@ def export_jsonl(
     Returns:
         The number of lines written.
     """
+    people: _Cache[str, _Person] = _Cache(partial(_person, users))
+    programs: _Cache[tuple[str, ...], tuple[str, ...]] = _Cache(_sorted_ids)
     count = 0
-    for row in export_rows(report, period=period, users=users):
-        file.write(json.dumps(row.as_dict(), ensure_ascii=False) + "\n")
-        count += 1
+    for each, evidence in _periods(report, period):
+        start, end = each.start.isoformat(), each.end.isoformat()
+        rows = _clipped(each, evidence, datetime.isoformat)
+        for user_id, matches, active_from, active_until in rows:
+            name, email = people[user_id]
+            record = {
+                "period_start": start,
+                "period_end": end,
+                "user_id": user_id,
+                "name": name,
+                "email": email,
+                "programs": list(programs[tuple(map(_program_id, matches))]),
+                "match_ids": list(map(_match_id, matches)),
+                "active_from": active_from,
+                "active_until": active_until,
+            }
+            file.write(_JSON.encode(record) + "\n")
+            count += 1
     return count
+
+
+# One encoder for every line: json.dumps with options builds a new one per call.
+_JSON = json.JSONEncoder(ensure_ascii=False)
+_match_id = attrgetter("id")
+_end_us = attrgetter("_end_us")
+_program_id = attrgetter("program_id")
+K = TypeVar("K", bound=Hashable)
+
+
+class _Cache(dict[K, T]):
+    """A value per key, made the first time the key is looked up."""
+
+    def __init__(self, make: Callable[[K], T]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: K) -> T:
+        made = self[key] = self._make(key)
+        return made
+
+
+def _same(value: datetime) -> datetime:
+    return value
+
+
+_Person = tuple[str, str | None]
+
+
+def _person(users: Mapping[str, User] | None, user_id: str) -> _Person:
+    """The name and email of a user from the directory ("" and None if unknown)."""
+    person = users.get(user_id) if users is not None else None
+    return (person.name, person.email) if person is not None else ("", None)
+
+
+def _sorted_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The distinct *ids*, sorted."""
+    return ids if len(ids) == 1 else tuple(sorted(set(ids)))
+
+
+def _periods(
+    report: UsageReport, period: BillingPeriod | None
+) -> Iterator[tuple[BillingPeriod, Iterator[tuple[str, list[Match]]]]]:
+    """The periods to export, one at a time, each with its users' evidence by user id.
+
+    The evidence of a user is their matches overlapping the period, by start
+    then id: what their [`Explanation`][matchusage.Explanation] lists.
+    """
+    if not isinstance(report, UsageReport):
+        raise InvalidRecordError("export", "report", report, "a UsageReport")
+    periods = (
+        [u.period for u in report.periods] if period is None else [report.usage(period).period]
+    )
+    yield from zip(periods, report._evidence(periods), strict=True)
+
+
+def _clipped(
+    period: BillingPeriod,
+    evidence: Iterator[tuple[str, list[Match]]],
+    write: Callable[[datetime], T],
+) -> Iterator[tuple[str, list[Match], T, T]]:
+    """Each user of *period* with their evidence and when they are active in the period.
+
+    The user is active from the start of their earliest match and until the
+    end of their latest-ending one (an ongoing match: the period's end), both
+    clipped to the period and in its time zone, passed through *write*. Each
+    distinct instant is converted and written once.
+    """
+    low, high, zone = period._start_us, period._end_us, period.start.tzinfo
+    written = {low: write(period.start), high: write(period.end)}
+    for user_id, matches in evidence:
+        first = matches[0]
+        key = first._start_us if first._start_us > low else low
+        active_from = written.get(key)
+        if active_from is None:
+            active_from = written[key] = write(first.started_at.astimezone(zone))
+        last = first if len(matches) == 1 else max(matches, key=_end_us)
+        key = last._end_us if last._end_us < high else high
+        active_until = written.get(key)
+        if active_until is None:
+            assert last.ended_at is not None  # an ongoing match runs past the period
+            active_until = written[key] = write(last.ended_at.astimezone(zone))
+        yield user_id, matches, active_from, active_until

@@ -77,6 +77,15 @@ class _File:
             return Path(source).open("r", encoding="utf-8-sig", newline="")
         return source.open("r", encoding="utf-8-sig")
 
+    def read(self) -> str:
+        """The whole file as text."""
+        stream = self._open()
+        try:
+            return stream.read()
+        finally:
+            if stream is not self.source:
+                stream.close()
+
     def records(
         self, required: tuple[str, ...], optional: tuple[str, ...]
     ) -> Iterator[tuple[int, Mapping[str, object]]]:
@@ -374,14 +383,8 @@ def load_organization(source: Source) -> Organization:
         matchusage.exceptions.InvalidInputError: A bad or missing setting (all are named).
     """
     file = _File(source, "jsonl")
-    stream = file._open()
     try:
-        text = stream.read()
-    finally:
-        if stream is not source:
-            stream.close()
-    try:
-        settings = json.loads(text)
+        settings = json.loads(file.read())
     except json.JSONDecodeError as error:
         file.fail(error.lineno, "json", error.msg, "one JSON object")
         raise InvalidInputError(file.errors) from None
@@ -419,7 +422,8 @@ def load_organization(source: Source) -> Organization:
     return Organization(org_id, name, zone_name, cycle_value)
 
 
-def _find(directory: Traversable, stem: str, required: bool) -> Traversable | None:
+def _find(directory: Traversable, stem: str) -> Traversable | None:
+    """The one file ``stem.csv``, ``.jsonl`` or ``.ndjson`` in *directory*, if any."""
     found = [directory / f"{stem}{suffix}" for suffix in _FORMATS]
     found = [entry for entry in found if entry.is_file()]
     if len(found) > 1:
@@ -427,11 +431,17 @@ def _find(directory: Traversable, stem: str, required: bool) -> Traversable | No
         raise InvalidInputError(
             [InvalidLineError(str(directory), None, stem, names, "one file per kind of record")]
         )
-    if not found and required:
+    return found[0] if found else None
+
+
+def _require(directory: Traversable, stem: str) -> Traversable:
+    """Like `_find`, but the file must exist."""
+    found = _find(directory, stem)
+    if found is None:
         raise InvalidInputError(
             [InvalidLineError(str(directory), None, stem, None, f"a file {stem}.csv or .jsonl")]
         )
-    return found[0] if found else None
+    return found
 
 
 def load_directory(directory: str | os.PathLike[str] | Traversable) -> InMemoryRepository:
@@ -459,9 +469,9 @@ def load_directory(directory: str | os.PathLike[str] | Traversable) -> InMemoryR
         raise InvalidInputError(
             [InvalidLineError(str(root), None, "organization", None, "a file organization.json")]
         )
-    programs_file = _find(root, "programs", required=True)
-    matches_file = _find(root, "matches", required=True)
-    users_file = _find(root, "users", required=False)
+    programs_file = _require(root, "programs")
+    matches_file = _require(root, "matches")
+    users_file = _find(root, "users")
     errors: list[InvalidLineError] = []
 
     def attempt(load: Callable[[], T]) -> T | None:
@@ -473,10 +483,10 @@ def load_directory(directory: str | os.PathLike[str] | Traversable) -> InMemoryR
 
     organization = attempt(lambda: load_organization(organization_file))
     org_id = organization.id if organization is not None else "?"
-    programs = attempt(lambda: load_programs(programs_file, org_id))  # type: ignore[arg-type]
+    programs = attempt(lambda: load_programs(programs_file, org_id))
     known = None if programs is None else [program.id for program in programs]
     users = [] if users_file is None else attempt(lambda: load_users(users_file))
-    matches = attempt(lambda: load_matches(matches_file, program_ids=known))  # type: ignore[arg-type]
+    matches = attempt(lambda: load_matches(matches_file, program_ids=known))
     if errors:
         raise InvalidInputError(errors)
     assert organization is not None

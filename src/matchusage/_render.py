@@ -10,12 +10,13 @@ from typing import Any, TextIO
 
 from ._explain import Explanation
 from ._export import neutralise
-from ._model import Program, User
+from ._model import Match, Program, User
 from ._periods import BillingPeriod
 from ._report import CurrentUsage, UsageReport
 
 BAR_WIDTH = 40
 _EIGHTHS = "▏▎▍▌▋▊▉"
+_TOTAL = "total (each person once)"
 
 
 def bar(value: int, maximum: int, width: int = BAR_WIDTH, *, ascii_only: bool = False) -> str:
@@ -116,12 +117,11 @@ def write_report_table(
             )
             for key in labels.programs_in(last.by_program)
         ]
-        name_width = max([len("total (each person once)")] + [len(row[0]) for row in rows])
+        name_width = max([len(_TOTAL)] + [len(row[0]) for row in rows])
         print(f"  {'program':<{name_width}}  {'active':>6}  {'attributed':>10}", file=out)
         for name, active, attributed in rows:
             print(f"  {name:<{name_width}}  {active:>6}  {attributed:>10}", file=out)
-        total = "total (each person once)"
-        print(f"  {total:<{name_width}}  {last.count:>6}  {last.count:>10}", file=out)
+        print(f"  {_TOTAL:<{name_width}}  {last.count:>6}  {last.count:>10}", file=out)
     print(file=out)
     write_current_table(out, report.current, labels)
 
@@ -140,9 +140,7 @@ def write_active_table(
     """Current active matches and users per program."""
     users = current.current_users_by_program
     keys = labels.programs_in(current.current_matches)
-    width = max(
-        [len("program"), len("total (each person once)")] + [len(labels.program(k)) for k in keys]
-    )
+    width = max([len("program"), len(_TOTAL)] + [len(labels.program(k)) for k in keys])
     print(f"{indent}Current active matches at {labels.instant(current.at)}", file=out)
     print(f"{indent}  {'program':<{width}}  {'matches':>7}  {'users':>5}", file=out)
     for key in keys:
@@ -150,8 +148,7 @@ def write_active_table(
         people = len(users.get(key, ()))
         print(f"{indent}  {labels.program(key):<{width}}  {matches:>7}  {people:>5}", file=out)
     total = sum(len(m) for m in current.current_matches.values())
-    label = "total (each person once)"
-    print(f"{indent}  {label:<{width}}  {total:>7}  {len(current.current_users):>5}", file=out)
+    print(f"{indent}  {_TOTAL:<{width}}  {total:>7}  {len(current.current_users):>5}", file=out)
 
 
 def _counts(
@@ -256,14 +253,17 @@ def write_active_csv(out: TextIO, current: CurrentUsage, labels: Labels) -> None
         )
 
 
+def _role(match: Match, user_id: str) -> str | None:
+    role = match.role_of(user_id)
+    return None if role is None else role.value
+
+
 def _overlap_rows(found: Explanation, zone: tzinfo) -> list[dict[str, Any]]:
     return [
         {
             "match_id": o.match.id,
             "program_id": o.program_id,
-            "role": None
-            if o.match.role_of(found.user_id) is None
-            else o.match.roles[found.user_id].value,
+            "role": _role(o.match, found.user_id),
             "match_started_at": _iso(o.match.started_at, zone),
             "match_ended_at": _iso(o.match.ended_at, zone),
             "overlap_start": _iso(o.start, zone),
@@ -317,12 +317,12 @@ def write_explanations_table(
         state = f"active: {len(e)} match{'es' if len(e) != 1 else ''}" if e else "not active"
         print(f"{labels.period(e.period)}  {state}", file=out)
         for o in e.overlaps:
-            role = o.match.role_of(e.user_id)
+            role = _role(o.match, e.user_id)
             ends = "ongoing" if o.match.ended_at is None else labels.instant(o.match.ended_at)
             until = "ongoing" if o.end is None else labels.instant(o.end)
             print(
                 f"  {o.match.id}  {labels.program(o.program_id)}"
-                f"{'' if role is None else f' ({role.value})'}",
+                f"{'' if role is None else f' ({role})'}",
                 file=out,
             )
             print(f"    match      {labels.instant(o.match.started_at)} → {ends}", file=out)

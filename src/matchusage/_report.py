@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from itertools import repeat
 from operator import attrgetter
 from types import MappingProxyType
 
@@ -19,7 +20,10 @@ from ._usage import Matches, sweep
 from .exceptions import InvalidPeriodError, InvalidRecordError
 
 _INSTANT = timedelta(microseconds=1)
-_attribution_order = attrgetter("_start_us", "program_id")
+_Programs = tuple[Mapping[str, frozenset[str]], Mapping[str, frozenset[str]]]
+_match_id = attrgetter("id")
+_program_id = attrgetter("program_id")
+_start_us = attrgetter("_start_us")
 
 
 def _frozen_map(groups: Mapping[str, Iterable[str]]) -> Mapping[str, frozenset[str]]:
@@ -124,6 +128,12 @@ class UsageReport:
             "UsageReport", "period", period, "one of the report's closed periods"
         )
 
+    def _evidence(
+        self, periods: Sequence[BillingPeriod]
+    ) -> Iterator[Iterator[tuple[str, list[Match]]]]:
+        """For each of *periods* (of the report) in turn, its users by id and their evidence."""
+        return self._sweep.evidence_by_period(periods)
+
     def explain(self, user_id: str, period: BillingPeriod) -> Explanation:
         """Why *user_id* is counted (or not) in *period*, from the report's own data.
 
@@ -186,9 +196,9 @@ def usage_report(
 
     usages = []
     previous = found.users(closed[0])
-    for period in closed[1:]:
+    programs = _programs(found, closed[1:])
+    for period, (by_program, attributed) in zip(closed[1:], programs, strict=True):
         users = found.users(period)
-        by_program, attributed = _programs(found.matches(period))
         usages.append(
             PeriodUsage(
                 period=period,
@@ -216,20 +226,43 @@ def usage_report(
     return UsageReport(cycle, now, tuple(usages), open_usage, sweep=found, so_far=so_far)
 
 
-def _programs(
-    matches: list[Match],
-) -> tuple[Mapping[str, frozenset[str]], Mapping[str, frozenset[str]]]:
-    """Per-program users, and the attribution of each user to one program."""
-    groups: dict[str, list[frozenset[str]]] = defaultdict(list)
-    for match in matches:
-        groups[match.program_id].append(match.participants)
-    by_program = {key: frozenset().union(*groups[key]) for key in sorted(groups)}
-    # Latest first, so that the earliest match (smallest program id on a tie)
-    # writes each user's owner last.
-    owner: dict[str, str] = {}
-    for match in sorted(matches, key=_attribution_order, reverse=True):
-        owner.update(dict.fromkeys(match.participants, match.program_id))
-    attributed: dict[str, set[str]] = defaultdict(set)
-    for user, program in owner.items():
-        attributed[program].add(user)
-    return MappingProxyType(by_program), _frozen_map(attributed)
+def _programs(found: Sweep, periods: Sequence[BillingPeriod]) -> list[_Programs]:
+    """Per-program users of each period, and the attribution of each user to one program.
+
+    One pass over the sweep's groups for all the periods: the matches of a
+    group overlap the same periods, so each group's users per program are
+    merged once, and the matches are sorted once for the attribution.
+    """
+    parts: list[dict[str, list[frozenset[str]]]] = [defaultdict(list) for _ in periods]
+    seen: list[set[str]] = [set() for _ in periods]
+    shares: list[dict[str, set[str]]] = [defaultdict(set) for _ in periods]
+    claims: list[Match] = []
+    targets_of: dict[str, list[tuple[set[str], dict[str, set[str]]]]] = {}
+    for hit, bucket in found.groups(periods):
+        in_group: dict[str, list[frozenset[str]]] = defaultdict(list)
+        for match in bucket:
+            in_group[match.program_id].append(match.participants)
+        for program, people in in_group.items():
+            users = frozenset().union(*people)
+            for index in hit:
+                parts[index][program].append(users)
+        claims.extend(bucket)
+        targets = [(seen[index], shares[index]) for index in hit]
+        targets_of.update(zip(map(_match_id, bucket), repeat(targets)))
+    # Earliest first (two stable sorts: by program id, then by start), so the
+    # first match to claim a user in a period is the one the rule names.
+    claims.sort(key=_program_id)
+    claims.sort(key=_start_us)
+    for match in claims:
+        for claimed, share in targets_of[match.id]:
+            new = match.participants - claimed
+            if new:
+                claimed |= new
+                share[match.program_id] |= new
+    return [
+        (
+            MappingProxyType({key: frozenset().union(*groups[key]) for key in sorted(groups)}),
+            _frozen_map(share),
+        )
+        for groups, share in zip(parts, shares, strict=True)
+    ]

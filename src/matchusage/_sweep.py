@@ -11,8 +11,9 @@ computed with C-level set unions.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain, compress, repeat
 from operator import attrgetter
 
 from ._model import Match
@@ -21,6 +22,7 @@ from .exceptions import DuplicateMatchError, InvalidPeriodError
 
 _participants = attrgetter("participants")
 _match_id = attrgetter("id")
+_start_us = attrgetter("_start_us")
 
 
 def check_unique_ids(matches: Sequence[Match]) -> None:
@@ -111,6 +113,64 @@ class Sweep:
         found = [m for a, b, m in self._by_user.get(user_id, ()) if a < stop and b > first]
         found.sort(key=lambda m: (m._start_us, m.id))
         return found
+
+    def groups(self, periods: Sequence[BillingPeriod]) -> list[tuple[list[int], list[Match]]]:
+        """The matches overlapping any of *periods*, grouped by the periods they overlap.
+
+        Each group is a pair: the indices (into *periods*) of the periods its
+        matches overlap by a positive amount, and those matches. A match is
+        in at most one group; matches in the same group need no further
+        check against these periods.
+        """
+        spans = [self._span[period] for period in periods]
+        found = []
+        for (first, stop), bucket in self._buckets.items():
+            hit = [index for index, (a, b) in enumerate(spans) if first < b and stop > a]
+            if hit:
+                found.append((hit, bucket))
+        return found
+
+    def evidence_by_period(
+        self, periods: Sequence[BillingPeriod]
+    ) -> Iterator[Iterator[tuple[str, list[Match]]]]:
+        """For each of *periods* in turn, its active users by id, each with their evidence.
+
+        A user's evidence is the list ``evidence(user_id, period)`` gives:
+        their matches overlapping the period, by start then id. The matches
+        are sorted once for all the periods, into one flat list of
+        (participant, match) entries; no per-user list outlives its row,
+        which keeps the garbage collector's work small on large exports.
+        """
+        groups = self.groups(periods)
+        ordered = [match for _, bucket in groups for match in bucket]
+        group_of = {match.id: index for index, (_, bucket) in enumerate(groups) for match in bucket}
+        ordered.sort(key=_match_id)
+        ordered.sort(key=_start_us)  # stable: by start, then id
+        sizes = list(map(len, map(_participants, ordered)))
+        users = list(chain.from_iterable(map(_participants, ordered)))
+        entries = list(chain.from_iterable(map(repeat, ordered, sizes)))
+        entry_groups = list(
+            chain.from_iterable(
+                map(repeat, map(group_of.__getitem__, map(_match_id, ordered)), sizes)
+            )
+        )
+        # Stable: by participant, then match start and id.
+        rank = sorted(range(len(users)), key=users.__getitem__)
+        users = list(map(users.__getitem__, rank))
+        entries = list(map(entries.__getitem__, rank))
+        entry_groups = list(map(entry_groups.__getitem__, rank))
+        for position in range(len(periods)):
+            meets = [position in hit for hit, _ in groups]
+            keep = list(map(meets.__getitem__, entry_groups))
+            yield self._runs(compress(users, keep), list(compress(entries, keep)))
+
+    @staticmethod
+    def _runs(users: Iterable[str], matches: list[Match]) -> Iterator[tuple[str, list[Match]]]:
+        """Each run of equal *users* with its slice of *matches* (the two align)."""
+        first = 0
+        for user, count in Counter(users).items():
+            yield user, matches[first : first + count]
+            first += count
 
 
 def _place(matches: Sequence[Match], bounds: list[int]) -> dict[tuple[int, int], list[Match]]:

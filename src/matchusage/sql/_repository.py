@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from itertools import groupby
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -26,6 +26,8 @@ from ..exceptions import (
     UnknownRecordError,
 )
 from ._mapping import Instant, SchemaMapping, Tables, build_tables
+
+T = TypeVar("T")
 
 _CHUNK = 900
 """Ids per ``IN (...)`` list: well under every engine's bound-parameter limit."""
@@ -598,10 +600,7 @@ class SQLRepository:
             matchusage.exceptions.UnknownRecordError: An organization is unknown.
             matchusage.exceptions.RepositoryError: The database failed.
         """
-        checked = {key: check_periods(value) for key, value in periods.items()}
-        with self._reading("count_by_organization") as connection:
-            self._require_organizations(connection, list(checked))
-            return self._count(connection, checked, None)
+        return self._by_organization("count_by_organization", periods, self._count)
 
     def active_users_by_organization(
         self, periods: Mapping[str, Iterable[BillingPeriod]]
@@ -612,10 +611,19 @@ class SQLRepository:
             matchusage.exceptions.UnknownRecordError: An organization is unknown.
             matchusage.exceptions.RepositoryError: The database failed.
         """
+        return self._by_organization("active_users_by_organization", periods, self._collect)
+
+    def _by_organization(
+        self,
+        what: str,
+        periods: Mapping[str, Iterable[BillingPeriod]],
+        tally: Callable[[sa.Connection, Mapping[str, Sequence[BillingPeriod]]], T],
+    ) -> T:
+        """*tally* over the given periods of organizations that must all exist."""
         checked = {key: check_periods(value) for key, value in periods.items()}
-        with self._reading("active_users_by_organization") as connection:
+        with self._reading(what) as connection:
             self._require_organizations(connection, list(checked))
-            return self._collect(connection, checked)
+            return tally(connection, checked)
 
     def closed_periods(self, *, before: datetime, count: int = 6) -> dict[str, list[BillingPeriod]]:
         """The last *count* closed periods of every organization, from its own cycle.
@@ -643,7 +651,7 @@ class SQLRepository:
         """
         periods = self.closed_periods(before=before, count=count)
         with self._reading("count_closed_periods") as connection:
-            return self._count(connection, periods, None)
+            return self._count(connection, periods)
 
     def active_users_closed_periods(
         self, *, before: datetime, count: int = 6
@@ -677,7 +685,7 @@ class SQLRepository:
         self,
         connection: sa.Connection,
         periods: Mapping[str, Sequence[BillingPeriod]],
-        program_id: str | None,
+        program_id: str | None = None,
     ) -> dict[str, dict[BillingPeriod, int]]:
         counts = {key: dict.fromkeys(value, 0) for key, value in periods.items()}
         with self._hits(connection, periods, program_id) as (hits, keys):
