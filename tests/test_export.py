@@ -134,9 +134,8 @@ def test_export_rows_read_back_are_the_active_users(case: tuple) -> None:  # typ
 
     lines = io.StringIO()
     export_jsonl(report, lines, users=directory)
-    # JSON Lines ends each record with "\n" only: str.splitlines would also split at
-    # characters such as U+0085 or U+2028, which JSON strings may hold unescaped.
-    records = [json.loads(line) for line in lines.getvalue().split("\n")[:-1]]
+    # Line separators inside strings (U+0085, U+2028) are escaped, so any line splitting works.
+    records = [json.loads(line) for line in lines.getvalue().splitlines()]
     assert expected == [(r["period_start"], r["user_id"]) for r in records]
 
     for row, record in zip(rows, records, strict=True):
@@ -298,3 +297,20 @@ def test_exports_stream_row_by_row(export: object) -> None:
     assert count <= out.writes
     rows = export_rows(report)
     assert isinstance(rows, Iterator)
+
+
+def test_jsonl_escapes_unicode_line_separators() -> None:
+    """A name holding U+0085, U+2028 or U+2029 stays on its record's line, intact."""
+    name = "a\x85b\u2028c\u2029d"
+    matches = [
+        Match("m1", "p", {"ann"}, datetime(2024, 1, 2, tzinfo=timezone.utc)),
+    ]
+    cycle = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=timezone.utc))
+    report = usage_report(matches, cycle, now=datetime(2024, 2, 5, tzinfo=timezone.utc), periods=1)
+    out = io.StringIO()
+
+    export_jsonl(report, out, users={"ann": User("ann", name)})
+
+    lines = out.getvalue().splitlines()
+    assert 1 == len(lines)
+    assert name == json.loads(lines[0])["name"]

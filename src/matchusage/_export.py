@@ -229,13 +229,16 @@ def export_jsonl(
                 "active_from": active_from,
                 "active_until": active_until,
             }
-            file.write(_JSON.encode(record) + "\n")
+            file.write(_JSON.encode(record).translate(_LINE_BREAKS) + "\n")
             count += 1
     return count
 
 
 # One encoder for every line: json.dumps with options builds a new one per call.
 _JSON = json.JSONEncoder(ensure_ascii=False)
+# JSON leaves these unescaped, but str.splitlines() and some readers break lines at them:
+# escaping keeps every record on one line for any reader.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 _match_id = attrgetter("id")
 _end_us = attrgetter("_end_us")
 _program_id = attrgetter("program_id")
