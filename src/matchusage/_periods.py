@@ -188,11 +188,11 @@ class BillingCycle:
             matchusage.exceptions.InvalidCycleError: *instant* is naive, or its
                 period falls outside the years 1 to 9999.
         """
-        return self._index_of(instant, "instant")
+        return self._index_of(instant, "BillingCycle", "instant")
 
-    def _index_of(self, instant: datetime, field: str) -> int:
-        """`index_of`, naming *field* (the caller's parameter) if *instant* is naive."""
-        at = to_micros(require_aware(instant, "BillingCycle", field, InvalidCycleError))
+    def _index_of(self, instant: datetime, record: str, field: str) -> int:
+        """`index_of`, naming the caller (*record*, *field*) if *instant* is naive."""
+        at = to_micros(require_aware(instant, record, field, InvalidCycleError))
         if self.unit is CycleUnit.MONTH:
             try:
                 local = instant.astimezone(self.timezone)
@@ -223,7 +223,7 @@ class BillingCycle:
             raise InvalidCycleError(
                 "BillingCycle.closed_periods", "count", count, "a non-negative integer"
             )
-        current = self._index_of(before, "before")
+        current = self._index_of(before, "BillingCycle.closed_periods", "before")
         return [self.period(index) for index in range(current - count, current)]
 
     def periods(self, start: datetime, end: datetime) -> Iterator[BillingPeriod]:
@@ -231,8 +231,9 @@ class BillingCycle:
 
         An empty or reversed span overlaps nothing.
         """
-        end_us = to_micros(require_aware(end, "BillingCycle", "end", InvalidCycleError))
-        index = self._index_of(start, "start")
+        record = "BillingCycle.periods"
+        end_us = to_micros(require_aware(end, record, "end", InvalidCycleError))
+        index = self._index_of(start, record, "start")
         if end_us <= to_micros(start):
             return
         while to_micros(self.boundary(index)) < end_us:
