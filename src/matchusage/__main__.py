@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = command(
         "export",
         periodic,
-        ("csv", "json"),
+        ("csv", "json", "jsonl"),  # json and jsonl both mean JSON Lines
         help="the list of active users of each period, as CSV or JSON Lines",
         description="The active users of the last closed periods (or of one period), one "
         "row per period and user, as CSV (spreadsheet-safe) or JSON Lines.",
@@ -344,7 +344,7 @@ def _export(args: argparse.Namespace, out: TextIO) -> int:
     else:
         report = context.report(args.periods)
     users = context.repository.users(sorted(frozenset().union(*(u.users for u in report.periods))))
-    write = export_jsonl if args.format == "json" else export_csv
+    write = export_csv if args.format == "csv" else export_jsonl
     if args.output is None:
         write(report, out, users=users)
         return 0

@@ -35,6 +35,11 @@ class Overlap:
     end: datetime | None
 
     @property
+    def match_id(self) -> str:
+        """The id of the match."""
+        return self.match.id
+
+    @property
     def program_id(self) -> str:
         """The program of the match."""
         return self.match.program_id

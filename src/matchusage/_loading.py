@@ -77,14 +77,20 @@ class _File:
             return Path(source).open("r", encoding="utf-8-sig", newline="")
         return source.open("r", encoding="utf-8-sig")
 
-    def read(self) -> str:
-        """The whole file as text."""
+    def read(self) -> str | None:
+        """The whole file as text, or None (a recorded problem) if it is not UTF-8."""
         stream = self._open()
         try:
             return stream.read()
+        except UnicodeDecodeError as error:
+            self._undecodable(error)
+            return None
         finally:
             if stream is not self.source:
                 stream.close()
+
+    def _undecodable(self, error: UnicodeDecodeError) -> None:
+        self.fail(None, "encoding", error.object[error.start : error.end], "UTF-8 text")
 
     def records(
         self, required: tuple[str, ...], optional: tuple[str, ...]
@@ -99,7 +105,7 @@ class _File:
             else:
                 yield from self._jsonl(stream, required, optional)
         except UnicodeDecodeError as error:
-            self.fail(None, "encoding", error.object[error.start : error.end], "UTF-8 text")
+            self._undecodable(error)
         finally:
             if stream is not self.source:
                 stream.close()
@@ -120,22 +126,25 @@ class _File:
         self, stream: IO[str], required: tuple[str, ...], optional: tuple[str, ...]
     ) -> Iterator[tuple[int, Mapping[str, object]]]:
         reader = csv.reader(stream)
-        header = next(reader, None)
-        if header is None:
-            self.fail(None, "header", "", f"a header line: {','.join(required + optional)}")
-            return
-        header = [column.strip() for column in header]
-        if not self._columns(1, header, required, optional):
-            return
-        end = reader.line_num
-        for row in reader:
-            line, end = end + 1, reader.line_num
-            if not row or row == [""]:
-                continue
-            if len(row) != len(header):
-                self.fail(line, "columns", row, f"{len(header)} cells, like the header")
-                continue
-            yield line, dict(zip(header, row, strict=True))
+        try:
+            header = next(reader, None)
+            if header is None:
+                self.fail(None, "header", "", f"a header line: {','.join(required + optional)}")
+                return
+            header = [column.strip() for column in header]
+            if not self._columns(1, header, required, optional):
+                return
+            end = reader.line_num
+            for row in reader:
+                line, end = end + 1, reader.line_num
+                if not row or row == [""]:
+                    continue
+                if len(row) != len(header):
+                    self.fail(line, "columns", row, f"{len(header)} cells, like the header")
+                    continue
+                yield line, dict(zip(header, row, strict=True))
+        except csv.Error as error:  # e.g. an oversized cell; the rest cannot be read
+            self.fail(reader.line_num or None, "csv", str(error), "well-formed CSV")
 
     def _jsonl(
         self, stream: IO[str], required: tuple[str, ...], optional: tuple[str, ...]
@@ -240,14 +249,13 @@ def _participants(value: object) -> dict[str, Role | None]:
     return people
 
 
-def _unique(file: _File, kind: str, seen: dict[str, int], key: str | None, line: int) -> bool:
+def _unique(file: _File, kind: str, seen: dict[str, int], key: str | None, line: int) -> None:
+    """Record a problem if *key* (None: the id itself is bad) was used on an earlier line."""
     if key is None:
-        return False
+        return
     first = seen.setdefault(key, line)
     if first != line:
         file.fail(line, "id", key, f"a {kind} id not used before (line {first} has it)")
-        return False
-    return True
 
 
 def _load_records(
@@ -265,7 +273,9 @@ def _load_records(
         before = len(file.errors)
         record_id = file.get(line, record, "id", _id)
         fields = {key: file.get(line, record, key, _text) for key in optional}
-        if len(file.errors) == before and _unique(file, kind, seen, record_id, line):
+        # A repeated id is named even when its first line is bad too.
+        _unique(file, kind, seen, record_id, line)
+        if len(file.errors) == before:
             assert record_id is not None  # no problem on this line
             loaded.append(build(record_id, fields))
     return file.done(loaded)
@@ -353,7 +363,9 @@ def load_matches(
         if started is not None and ended is not None and ended < started:
             expected = f"at or after started_at ({started.isoformat()})"
             file.fail(line, "ended_at", record["ended_at"], expected)
-        if len(file.errors) > before or not _unique(file, "match", seen, match_id, line):
+        # A repeated id is named even when its first line is bad too.
+        _unique(file, "match", seen, match_id, line)
+        if len(file.errors) > before:
             continue
         # No problem on this line, so every field parsed.
         assert match_id is not None
@@ -383,8 +395,11 @@ def load_organization(source: Source) -> Organization:
         matchusage.exceptions.InvalidInputError: A bad or missing setting (all are named).
     """
     file = _File(source, "jsonl")
+    text = file.read()
+    if text is None:
+        raise InvalidInputError(file.errors)
     try:
-        settings = json.loads(file.read())
+        settings = json.loads(text)
     except json.JSONDecodeError as error:
         file.fail(error.lineno, "json", error.msg, "one JSON object")
         raise InvalidInputError(file.errors) from None

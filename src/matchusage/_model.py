@@ -157,14 +157,17 @@ class Match:
     id: str
     program_id: str
     participants: frozenset[str] = attrs.field(converter=_freeze_participants)
-    started_at: datetime
-    ended_at: datetime | None = None
+    # Equality goes by the span's instants, like BillingPeriod's: Python's
+    # datetime equality ignores fold within a zone and fails across zones for
+    # a repeated wall time.
+    started_at: datetime = attrs.field(eq=False)
+    ended_at: datetime | None = attrs.field(default=None, eq=False)
     roles: Mapping[str, Role] = attrs.field(
         default=None, converter=_freeze_roles, kw_only=True, hash=False
     )
     # The span as UTC microseconds, computed once so the sweep compares ints.
-    _start_us: int = attrs.field(init=False, eq=False, repr=False)
-    _end_us: int = attrs.field(init=False, eq=False, repr=False)
+    _start_us: int = attrs.field(init=False, repr=False)
+    _end_us: int = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._validate()

@@ -31,10 +31,14 @@ class BillingPeriod:
             period is empty or reversed.
     """
 
-    start: datetime
-    end: datetime
-    _start_us: int = attrs.field(init=False, eq=False, order=False, repr=False)
-    _end_us: int = attrs.field(init=False, eq=False, order=False, repr=False)
+    # Equality, hashing and order go by the instants (UTC microseconds), not by
+    # the datetimes: Python compares two datetimes of one zone by wall time
+    # (ignoring fold), and never finds a repeated wall time equal to the same
+    # instant written in another zone.
+    start: datetime = attrs.field(eq=False, order=False)
+    end: datetime = attrs.field(eq=False, order=False)
+    _start_us: int = attrs.field(init=False, repr=False)
+    _end_us: int = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         record = "BillingPeriod"
@@ -150,28 +154,50 @@ class BillingCycle:
         return self.anchor.tzinfo
 
     def boundary(self, index: int) -> datetime:
-        """The start of period *index*; period 0 starts at the anchor."""
-        wall = self.anchor.replace(tzinfo=None)
-        if self.unit is CycleUnit.MONTH:
-            wall += relativedelta(months=index * self.every)
-        else:
-            wall += timedelta(weeks=index * self.every)
+        """The start of period *index*; period 0 starts at the anchor.
+
+        Raises:
+            matchusage.exceptions.InvalidCycleError: The boundary falls outside
+                the years 1 to 9999 that a `datetime` can hold.
+        """
         zone = self.timezone
         # A round trip through UTC resolves a skipped wall time (fold=0: moved
         # forward by the gap) and a repeated one (fold=0: its first occurrence).
         # Only the anchor itself may be a second occurrence.
         fold = self.anchor.fold if index == 0 else 0
-        return wall.replace(tzinfo=zone, fold=fold).astimezone(UTC).astimezone(zone)
+        wall = self.anchor.replace(tzinfo=None)
+        try:
+            if self.unit is CycleUnit.MONTH:
+                wall += relativedelta(months=index * self.every)
+            else:
+                wall += timedelta(weeks=index * self.every)
+            return wall.replace(tzinfo=zone, fold=fold).astimezone(UTC).astimezone(zone)
+        except (OverflowError, ValueError):
+            raise InvalidCycleError(
+                "BillingCycle", "index", index, "a period within the years 1 to 9999"
+            ) from None
 
     def period(self, index: int) -> BillingPeriod:
         """Period number *index*: negative indexes lie before the anchor."""
         return BillingPeriod(self.boundary(index), self.boundary(index + 1))
 
     def index_of(self, instant: datetime) -> int:
-        """The index of the period that contains *instant*."""
-        at = to_micros(require_aware(instant, "BillingCycle", "instant", InvalidCycleError))
+        """The index of the period that contains *instant*.
+
+        Raises:
+            matchusage.exceptions.InvalidCycleError: *instant* is naive, or its
+                period falls outside the years 1 to 9999.
+        """
+        return self._index_of(instant, "BillingCycle", "instant")
+
+    def _index_of(self, instant: datetime, record: str, field: str) -> int:
+        """`index_of`, naming the caller (*record*, *field*) if *instant* is naive."""
+        at = to_micros(require_aware(instant, record, field, InvalidCycleError))
         if self.unit is CycleUnit.MONTH:
-            local = instant.astimezone(self.timezone)
+            try:
+                local = instant.astimezone(self.timezone)
+            except (OverflowError, ValueError):
+                local = instant  # near year 1 or 9999: a rougher estimate
             months = (local.year - self.anchor.year) * 12 + local.month - self.anchor.month
             index = months // self.every
         else:
@@ -197,7 +223,7 @@ class BillingCycle:
             raise InvalidCycleError(
                 "BillingCycle.closed_periods", "count", count, "a non-negative integer"
             )
-        current = self.index_of(before)
+        current = self._index_of(before, "BillingCycle.closed_periods", "before")
         return [self.period(index) for index in range(current - count, current)]
 
     def periods(self, start: datetime, end: datetime) -> Iterator[BillingPeriod]:
@@ -205,8 +231,9 @@ class BillingCycle:
 
         An empty or reversed span overlaps nothing.
         """
-        end_us = to_micros(require_aware(end, "BillingCycle.periods", "end", InvalidCycleError))
-        index = self.index_of(start)
+        record = "BillingCycle.periods"
+        end_us = to_micros(require_aware(end, record, "end", InvalidCycleError))
+        index = self._index_of(start, record, "start")
         if end_us <= to_micros(start):
             return
         while to_micros(self.boundary(index)) < end_us:

@@ -111,7 +111,12 @@ def current_active_users(
 
     See [`current_active_matches`][matchusage.current_active_matches] for when
     a match is current.
+
+    Raises:
+        matchusage.exceptions.InvalidRecordError: *at* is naive.
+        matchusage.exceptions.DuplicateMatchError: Two matches share an id.
     """
+    require_aware(at, "current_active_users", "at", InvalidRecordError)
     return frozenset().union(
         *(m.participants for m in current_active_matches(matches, at=at, program_id=program_id))
     )

@@ -55,7 +55,11 @@ class InvalidRecordError(MatchUsageError, ValueError):
         self.record = record
         self.field = field
         self.value = value
-        super().__init__(f"{record}: {field!r} must be {expected} (got {value!r})")
+        got = repr(value)
+        if isinstance(value, datetime):
+            # The repr does not read as a date; the ISO form is what people search for.
+            got += f", i.e. {value.isoformat()}"
+        super().__init__(f"{record}: {field!r} must be {expected} (got {got})")
 
 
 class InvalidMatchError(InvalidRecordError):
