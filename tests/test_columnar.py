@@ -155,20 +155,41 @@ def test_people_count_once_per_organization(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_ongoing_mask(engine: Engine) -> None:
-    """With an ``ongoing`` mask, an ongoing match's end value is ignored."""
+@pytest.mark.parametrize(
+    "mask",
+    [[True, False], np.array([True, False]), np.array([True, False], dtype=object)],
+    ids=["list", "bool-array", "object-array-of-booleans"],
+)
+def test_ongoing_mask(engine: Engine, mask: object) -> None:
+    """With an ``ongoing`` mask, an ongoing match's end value is ignored.
+
+    A pandas-style object column of Python booleans is a mask too.
+    """
     columns = MatchColumns(
         [us(JAN - timedelta(days=9))] * 2,
         [0, us(JAN - timedelta(days=1))],
         ["o", "o"],
         [0, 1],
         ["now", "then"],
-        ongoing=[True, False],
+        ongoing=mask,
     )
 
     assert {"o": {JANUARY: frozenset({"now"})}} == columnar_active_users(
         columns, {"o": [JANUARY]}, engine=engine
     )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    "ongoing",
+    [[], np.array([], dtype=object)],
+    ids=["list", "object-array"],
+)
+def test_an_empty_ongoing_mask_is_a_mask_of_no_rows(engine: Engine, ongoing: object) -> None:
+    """No matches with an empty mask (a float array to numpy) count nothing, not crash."""
+    columns = MatchColumns([], [], [], [], [], ongoing=ongoing)
+
+    assert {"o": {JANUARY: 0}} == columnar_counts(columns, {"o": [JANUARY]}, engine=engine)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

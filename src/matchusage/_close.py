@@ -118,8 +118,8 @@ def close_period(
     snapshots: SnapshotStore,
     organization: Organization,
     period: BillingPeriod,
-    *,
     now: datetime,
+    *,
     grace: timedelta = timedelta(0),
 ) -> CloseResult:
     """Close a billing period: snapshot its usage, report the count once, record the report.

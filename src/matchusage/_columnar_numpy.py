@@ -145,8 +145,12 @@ def numpy_engine(columns: MatchColumns, plan: Plan, ids: bool) -> dict[str, list
     size = len(start)
     if ongoing is not None:
         if ongoing.dtype.kind != "b":
-            row = next(r for r, v in enumerate(as_list(columns.ongoing)) if type(v) is not bool)
-            raise InvalidColumnError("ongoing", row, as_list(columns.ongoing)[row], "a boolean")
+            # No rows, or Python booleans in an object column, are booleans too.
+            flags = as_list(columns.ongoing)
+            row = next((r for r, v in enumerate(flags) if type(v) is not bool), None)
+            if row is not None:
+                raise InvalidColumnError("ongoing", row, flags[row], "a boolean")
+            ongoing = ongoing.astype(bool)
         end = np.where(ongoing, FOREVER, end)
     backwards = end < start
     if backwards.any():

@@ -64,6 +64,15 @@ class Instant(sa.types.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def sqlite_text_form(naive_utc: bool) -> str:
+    """The ``LIKE`` pattern of the text `Instant` writes on SQLite.
+
+    Comparing such strings compares the instants; text of any other form
+    (another offset, a ``T`` separator, no microseconds) would compare wrongly.
+    """
+    return "____-__-__ __:__:__.______" + ("" if naive_utc else "+00:00")
+
+
 def _identifier(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not value:
         raise InvalidRecordError(

@@ -25,9 +25,9 @@ from ..exceptions import (
     RepositoryError,
     UnknownRecordError,
 )
-from ._mapping import Instant, SchemaMapping, Tables, build_tables
+from ._mapping import Instant, SchemaMapping, Tables, build_tables, sqlite_text_form
 
-T = TypeVar("T")
+Tally = TypeVar("Tally", bound=Mapping[str, Mapping[BillingPeriod, Any]])
 
 _CHUNK = 900
 """Ids per ``IN (...)`` list: well under every engine's bound-parameter limit."""
@@ -304,8 +304,9 @@ class SQLRepository:
             order = [m.c[mm.id]]
         statement = sa.select(*columns).select_from(joined).where(*conditions).order_by(*order)
         with self._reading("matches") as connection:
-            self._organization_row(connection, organization_id)
             rows = connection.execute(statement).all()
+            if not rows:
+                self._organization_row(connection, organization_id)
         return [self._match(list(group)) for _, group in groupby(rows, key=lambda r: r.id)]
 
     def _match(self, rows: list[Any]) -> Match:
@@ -525,8 +526,8 @@ class SQLRepository:
         """
         periods = check_periods(periods)
         with self._reading("count_active_users") as connection:
-            self._organization_row(connection, organization_id)
             counts = self._count(connection, {organization_id: periods}, program_id)
+            self._require_organizations(connection, counts)
         return counts.get(organization_id, {})
 
     def active_users_by_period(
@@ -577,11 +578,14 @@ class SQLRepository:
         if not periods:
             return
         with self._reading("active users") as connection:
-            self._organization_row(connection, organization_id)
+            found = False
             for _, period, user_id in self._users_rows(
                 connection, {organization_id: periods}, program_id
             ):
+                found = True
                 yield period, user_id
+            if not found:
+                self._organization_row(connection, organization_id)
 
     def count_by_organization(
         self, periods: Mapping[str, Iterable[BillingPeriod]]
@@ -617,13 +621,14 @@ class SQLRepository:
         self,
         what: str,
         periods: Mapping[str, Iterable[BillingPeriod]],
-        tally: Callable[[sa.Connection, Mapping[str, Sequence[BillingPeriod]]], T],
-    ) -> T:
+        tally: Callable[[sa.Connection, Mapping[str, Sequence[BillingPeriod]]], Tally],
+    ) -> Tally:
         """*tally* over the given periods of organizations that must all exist."""
         checked = {key: check_periods(value) for key, value in periods.items()}
         with self._reading(what) as connection:
-            self._require_organizations(connection, list(checked))
-            return tally(connection, checked)
+            found = tally(connection, checked)
+            self._require_organizations(connection, found)
+            return found
 
     def closed_periods(self, *, before: datetime, count: int = 6) -> dict[str, list[BillingPeriod]]:
         """The last *count* closed periods of every organization, from its own cycle.
@@ -665,8 +670,19 @@ class SQLRepository:
         with self._reading("active_users_closed_periods") as connection:
             return self._collect(connection, periods)
 
-    def _require_organizations(self, connection: sa.Connection, ids: Sequence[str]) -> None:
-        missing = set(ids) - self._existing(connection, "organizations", ids)
+    def _require_organizations(
+        self, connection: sa.Connection, found: Mapping[str, Mapping[BillingPeriod, Any]]
+    ) -> None:
+        """Raise if an organization is unknown, given what the counting *found* for each.
+
+        An organization with an active user in any period exists, so only the
+        others are looked up: counting stays one statement whenever every
+        organization had some activity.
+        """
+        idle = [key for key, value in found.items() if not any(value.values())]
+        missing = set(idle) - self._existing(connection, "organizations", idle)
+        if len(missing) == 1:
+            raise UnknownRecordError(f"unknown organization {missing.pop()!r}")
         if missing:
             raise UnknownRecordError(f"unknown organizations {sorted(missing)!r}")
 
@@ -690,8 +706,14 @@ class SQLRepository:
         counts = {key: dict.fromkeys(value, 0) for key, value in periods.items()}
         with self._hits(connection, periods, program_id) as (hits, keys):
             if hits is not None:
-                statement = sa.select(hits.c.k, sa.func.count(sa.distinct(hits.c.user_id)))
-                for k, number in connection.execute(statement.group_by(hits.c.k)):
+                statement = sa.select(
+                    hits.c.k,
+                    sa.func.count(sa.distinct(hits.c.user_id)),
+                    *self._malformed_column(hits, sa.func.max),
+                )
+                rows = connection.execute(statement.group_by(hits.c.k)).all()
+                for k, number, *malformed in rows:
+                    self._reject_malformed(connection, malformed)
                     key, period = keys[k]
                     counts[key][period] = number
         return counts
@@ -706,11 +728,16 @@ class SQLRepository:
             if hits is None:
                 return
             statement = (
-                sa.select(hits.c.k, hits.c.user_id).distinct().order_by(hits.c.k, hits.c.user_id)
+                sa.select(hits.c.k, hits.c.user_id, *self._malformed_column(hits))
+                .distinct()
+                .order_by(hits.c.k, hits.c.user_id)
             )
             # Per statement: Connection.execution_options() would change the connection.
             rows = connection.execute(statement, execution_options={"yield_per": 10_000})
-            for k, user_id in rows:
+            for k, user_id, *malformed in rows:
+                if any(malformed):
+                    rows.close()
+                    self._reject_malformed(connection, malformed)
                 key, period = keys[k]
                 yield key, period, user_id
 
@@ -756,7 +783,8 @@ class SQLRepository:
             )
             source = temporary
         try:
-            yield self._hits_query(source, keys, program_id), keys
+            checked = connection.dialect.name == "sqlite"
+            yield self._hits_query(source, keys, program_id, checked), keys
         finally:
             if temporary is not None:
                 temporary.drop(connection)
@@ -766,7 +794,17 @@ class SQLRepository:
         periods: sa.FromClause,
         keys: Sequence[tuple[str, BillingPeriod]],
         program_id: str | None,
+        check_text: bool,
     ) -> sa.Subquery:
+        """The hits subquery; with *check_text*, a ``malformed`` column flags bad instants.
+
+        On SQLite instants are text and the overlap rule compares strings,
+        which is right only for the exact form the adapter writes. Each
+        candidate carries its match id in ``malformed`` when its text has
+        another form (a naive value where the mapping does not declare
+        ``naive_utc``, another offset, another layout), so that counting
+        refuses it instead of miscounting.
+        """
         t, mm, pp = self._tables, self.mapping.matches, self.mapping.programs
         m, g = t.matches, t.programs
         started, ended = m.c[mm.started_at], m.c[mm.ended_at]
@@ -789,6 +827,17 @@ class SQLRepository:
             assert mm.mentor is not None  # checked by SchemaMapping
             assert mm.mentee is not None
             users = [(m.c[mm.mentor], None, None), (m.c[mm.mentee], None, None)]
+        checks: list[sa.ColumnElement[Any]] = []
+        if check_text:
+            form = sqlite_text_form(self.mapping.naive_utc)
+            start_text, end_text = (
+                sa.type_coerce(started, sa.String),
+                sa.type_coerce(ended, sa.String),
+            )
+            bad = sa.or_(
+                start_text.not_like(form), sa.and_(ended.is_not(None), end_text.not_like(form))
+            )
+            checks.append(sa.case((bad, m.c[mm.id]), else_=sa.null()).label("malformed"))
         selects = []
         for half in halves:
             joined = m.join(g, g.c[pp.id] == m.c[mm.program_id])
@@ -802,6 +851,7 @@ class SQLRepository:
                         started.label("started_at"),
                         ended.label("ended_at"),
                         user.label("user_id"),
+                        *checks,
                     )
                     .select_from(source)
                     .where(g.c[pp.organization_id].in_(organizations), *half, user.is_not(None))
@@ -813,8 +863,41 @@ class SQLRepository:
             candidates.c.started_at < periods.c.period_end,
             sa.or_(candidates.c.ended_at.is_(None), candidates.c.ended_at > periods.c.period_start),
         )
+        malformed = [candidates.c.malformed] if check_text else []
         return (
-            sa.select(periods.c.k, candidates.c.user_id)
+            sa.select(periods.c.k, candidates.c.user_id, *malformed)
             .select_from(periods.join(candidates, overlap))
             .subquery("hits")
+        )
+
+    @staticmethod
+    def _malformed_column(
+        hits: sa.Subquery, aggregate: Callable[[Any], Any] | None = None
+    ) -> list[Any]:
+        """The hits' ``malformed`` column (aggregated), if the dialect has one."""
+        if "malformed" not in hits.c:
+            return []
+        column = hits.c.malformed
+        return [column if aggregate is None else aggregate(column)]
+
+    def _reject_malformed(self, connection: sa.Connection, malformed: Sequence[Any]) -> None:
+        """Raise for the first match id in *malformed*, naming its bad field and text."""
+        match_id = next((value for value in malformed if value is not None), None)
+        if match_id is None:
+            return
+        mm, m = self.mapping.matches, self._tables.matches
+        form = sqlite_text_form(self.mapping.naive_utc)
+        started, ended = (
+            sa.type_coerce(m.c[name], sa.String) for name in (mm.started_at, mm.ended_at)
+        )
+        row = connection.execute(
+            sa.select(started, ended, started.not_like(form)).where(m.c[mm.id] == match_id)
+        ).one()
+        field, value = ("started_at", row[0]) if row[2] else ("ended_at", row[1])
+        hint = "" if self.mapping.naive_utc else " (declare naive_utc=True if it holds naive UTC)"
+        raise InvalidMatchError(
+            match_id,
+            field,
+            value,
+            f"UTC text of the form 'YYYY-MM-DD HH:MM:SS.ffffff{form[26:]}'{hint}",
         )
