@@ -912,7 +912,7 @@ def test_reconcile_returns_exactly_the_difference_and_touches_nothing() -> None:
     repository.save_match(Match("m2", "p1", {"u3", "u4"}, at(2, 5), at(2, 20)))
     adjustment = reconcile(repository, store, repository.organization("o1"), MARCH, now=at(5))
     assert isinstance(adjustment, Adjustment)
-    assert (("u7", "u8", "u9"), ("u3", "u4"), 1) == (
+    assert ({"u7", "u8", "u9"}, {"u3", "u4"}, 1) == (
         adjustment.added,
         adjustment.removed,
         adjustment.quantity_difference,
@@ -927,7 +927,7 @@ def test_reconcile_without_changes_is_empty() -> None:
     repository, provider, store = billing_setup()
     close_march(repository, provider, store, now=at(4, 2))
     adjustment = reconcile(repository, store, repository.organization("o1"), MARCH, now=at(5))
-    assert ((), (), 0, False) == (
+    assert (set(), set(), 0, False) == (
         adjustment.added,
         adjustment.removed,
         adjustment.quantity_difference,

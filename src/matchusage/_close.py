@@ -307,22 +307,22 @@ class Adjustment:
     Attributes:
         snapshot: The stored snapshot (what was billed).
         recomputed: The usage computed again from today's data (not stored).
-        added: Users active now who were not in the snapshot, sorted.
-        removed: Users in the snapshot who are no longer active, sorted.
+        added: Users active now who were not in the snapshot.
+        removed: Users in the snapshot who are no longer active.
         quantity_difference: ``recomputed.count - snapshot.count``: positive
             when the period was under-billed.
     """
 
     snapshot: UsageSnapshot
     recomputed: UsageSnapshot
-    added: tuple[str, ...] = attrs.field(init=False)
-    removed: tuple[str, ...] = attrs.field(init=False)
+    added: frozenset[str] = attrs.field(init=False)
+    removed: frozenset[str] = attrs.field(init=False)
     quantity_difference: int = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        before, after = set(self.snapshot.evidence), set(self.recomputed.evidence)
-        object.__setattr__(self, "added", tuple(sorted(after - before)))
-        object.__setattr__(self, "removed", tuple(sorted(before - after)))
+        before, after = self.snapshot.users, self.recomputed.users
+        object.__setattr__(self, "added", after - before)
+        object.__setattr__(self, "removed", before - after)
         object.__setattr__(self, "quantity_difference", len(after) - len(before))
 
     @property

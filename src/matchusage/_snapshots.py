@@ -129,6 +129,11 @@ class UsageSnapshot:
         return tuple(self.evidence)
 
     @property
+    def users(self) -> frozenset[str]:
+        """The ids of the active users, as a set."""
+        return frozenset(self.evidence)
+
+    @property
     def count(self) -> int:
         """The number of active users: the quantity billed."""
         return len(self.evidence)
