@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from matchusage.exceptions import CorruptSnapshotError
+from matchusage.exceptions import CorruptSnapshotError, RepositoryError
 from matchusage.protocols import SnapshotStore
 from matchusage.sql import SQLSnapshotStore
 from matchusage.testing.contracts import SnapshotStoreContract
@@ -81,3 +81,16 @@ def test_altered_rows_are_detected(
         connection.execute(sql_store.snapshots_table.update().values({column: value}))
     with pytest.raises(CorruptSnapshotError):
         sql_store.snapshots(snapshot.organization_id)
+
+
+def test_a_database_failure_is_a_repository_error_with_its_cause(
+    sql_engine: sa.Engine, sql_store: SQLSnapshotStore
+) -> None:
+    snapshot = SnapshotStoreContract.snapshot()
+    sql_store.metadata.drop_all(sql_engine)
+
+    with pytest.raises(RepositoryError, match=r"SnapshotStore\.get failed") as info:
+        sql_store.get(snapshot.organization_id, snapshot.period)
+    assert isinstance(info.value.__cause__, sa.exc.DBAPIError)
+    with pytest.raises(RepositoryError, match=r"SnapshotStore\.add failed, nothing was written"):
+        sql_store.add(snapshot)

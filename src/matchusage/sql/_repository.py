@@ -22,9 +22,9 @@ from ..exceptions import (
     InvalidCycleError,
     InvalidMatchError,
     InvalidRecordError,
-    RepositoryError,
     UnknownRecordError,
 )
+from ._errors import database_errors
 from ._mapping import Instant, SchemaMapping, Tables, build_tables, sqlite_text_form
 
 Tally = TypeVar("Tally", bound=Mapping[str, Mapping[BillingPeriod, Any]])
@@ -43,11 +43,6 @@ Records = Organization | Program | User | Match
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for first in range(0, len(items), _CHUNK):
         yield items[first : first + _CHUNK]
-
-
-def _message(error: sa.exc.SQLAlchemyError) -> str:
-    # SQLAlchemy appends the statement and a help link; the first line is the error.
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 @attrs.define
@@ -111,22 +106,14 @@ class SQLRepository:
 
     @contextmanager
     def _reading(self, what: str) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.connect() as connection:
-                self._check_columns(connection)
-                yield connection
-        except sa.exc.SQLAlchemyError as error:
-            raise RepositoryError(f"{what} failed: {_message(error)}") from error
+        with database_errors(what), self.engine.connect() as connection:
+            self._check_columns(connection)
+            yield connection
 
     @contextmanager
     def _writing(self, what: str) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except sa.exc.SQLAlchemyError as error:
-            raise RepositoryError(
-                f"{what} failed, nothing was written: {_message(error)}"
-            ) from error
+        with database_errors(what, writing=True), self.engine.begin() as connection:
+            yield connection
 
     def _check_columns(self, connection: sa.Connection) -> None:
         """Refuse to compare aware instants with naive columns, or the reverse.

@@ -12,6 +12,7 @@ from .._periods import BillingPeriod
 from .._snapshots import UsageSnapshot
 from .._time import from_micros, to_micros
 from ..exceptions import CorruptSnapshotError, InvalidRecordError, UnknownRecordError
+from ._errors import database_errors
 
 
 def _key_columns() -> list[sa.Column[Any]]:
@@ -30,7 +31,9 @@ class SQLSnapshotStore:
     stored as its canonical JSON with its fingerprint, which is checked on
     every read. Writes rely on the primary keys, so concurrent closers of
     the same period (even on different machines) end with one snapshot and
-    one report record. Instants read back are in UTC.
+    one report record. Instants read back are in UTC. A database failure
+    raises [`RepositoryError`][matchusage.exceptions.RepositoryError] with
+    the database's error as its cause.
 
     ```python
     store = SQLSnapshotStore(sqlalchemy.create_engine("postgresql+psycopg://..."))
@@ -74,7 +77,8 @@ class SQLSnapshotStore:
 
     def create_schema(self) -> None:
         """Create the two tables if they do not exist."""
-        self.metadata.create_all(self.engine)
+        with database_errors("SnapshotStore.create_schema", writing=True):
+            self.metadata.create_all(self.engine)
 
     @staticmethod
     def _key(organization_id: str, period: BillingPeriod) -> dict[str, Any]:
@@ -98,11 +102,12 @@ class SQLSnapshotStore:
             "computed_at_us": to_micros(snapshot.computed_at),
             "content": snapshot.canonical(),
         }
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(self.snapshots_table.insert(), row)
-        except sa.exc.IntegrityError:
-            pass  # a snapshot of the period exists: it wins
+        with database_errors("SnapshotStore.add", writing=True):
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(self.snapshots_table.insert(), row)
+            except sa.exc.IntegrityError:
+                pass  # a snapshot of the period exists: it wins
         stored = self.get(snapshot.organization_id, snapshot.period)
         assert stored is not None  # inserted, or there already
         return stored
@@ -128,7 +133,7 @@ class SQLSnapshotStore:
     def get(self, organization_id: str, period: BillingPeriod) -> UsageSnapshot | None:
         """The snapshot of an organization's period, if taken."""
         table = self.snapshots_table
-        with self.engine.connect() as connection:
+        with database_errors("SnapshotStore.get"), self.engine.connect() as connection:
             row = connection.execute(
                 sa.select(table).where(self._where(table, organization_id, period))
             ).first()
@@ -137,7 +142,7 @@ class SQLSnapshotStore:
     def snapshots(self, organization_id: str) -> list[UsageSnapshot]:
         """The organization's snapshots, oldest period first."""
         table = self.snapshots_table
-        with self.engine.connect() as connection:
+        with database_errors("SnapshotStore.snapshots"), self.engine.connect() as connection:
             rows = connection.execute(
                 sa.select(table)
                 .where(table.c.organization_id == organization_id)
@@ -152,21 +157,22 @@ class SQLSnapshotStore:
                 "SnapshotStore.record_report", "report", report, "a ReportedUsage"
             )
         key = self._key(report.organization_id, report.period)
-        try:
-            with self.engine.begin() as connection:
-                self._require_snapshot(connection, report)
-                connection.execute(
-                    self.reports_table.insert(),
-                    key
-                    | {
-                        "quantity": report.quantity,
-                        "idempotency_key": report.idempotency_key,
-                        "reference": report.reference,
-                        "reported_at_us": to_micros(report.reported_at),
-                    },
-                )
-        except sa.exc.IntegrityError:
-            pass  # recorded already: the first record stays
+        with database_errors("SnapshotStore.record_report", writing=True):
+            try:
+                with self.engine.begin() as connection:
+                    self._require_snapshot(connection, report)
+                    connection.execute(
+                        self.reports_table.insert(),
+                        key
+                        | {
+                            "quantity": report.quantity,
+                            "idempotency_key": report.idempotency_key,
+                            "reference": report.reference,
+                            "reported_at_us": to_micros(report.reported_at),
+                        },
+                    )
+            except sa.exc.IntegrityError:
+                pass  # recorded already: the first record stays
         stored = self.report(report.organization_id, report.period)
         assert stored is not None
         return stored
@@ -187,7 +193,7 @@ class SQLSnapshotStore:
     def report(self, organization_id: str, period: BillingPeriod) -> ReportedUsage | None:
         """The recorded report of an organization's period, if any."""
         table = self.reports_table
-        with self.engine.connect() as connection:
+        with database_errors("SnapshotStore.report"), self.engine.connect() as connection:
             row = connection.execute(
                 sa.select(table).where(self._where(table, organization_id, period))
             ).first()
