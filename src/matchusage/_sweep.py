@@ -27,11 +27,10 @@ _start_us = attrgetter("_start_us")
 
 def check_unique_ids(matches: Sequence[Match]) -> None:
     """Raise [`DuplicateMatchError`][matchusage.exceptions.DuplicateMatchError] on a repeated id."""
-    ids = list(map(_match_id, matches))
-    if len(set(ids)) == len(ids):
+    if len(set(map(_match_id, matches))) == len(matches):
         return
     seen: set[str] = set()
-    for match_id in ids:
+    for match_id in map(_match_id, matches):
         if match_id in seen:
             raise DuplicateMatchError(match_id)
         seen.add(match_id)
