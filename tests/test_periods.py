@@ -166,6 +166,20 @@ class TestTimeZones:
         assert "2024-10-27T02:30:00+01:00" == cycle.boundary(0).isoformat()
         assert "2024-11-27T02:30:00+01:00" == cycle.boundary(1).isoformat()
 
+    def test_cycles_are_equal_when_they_make_the_same_periods(self) -> None:
+        new_york = ZoneInfo("America/New_York")
+        utc_anchor = BillingCycle.monthly(utc(2024, 1, 1))
+
+        assert utc_anchor == BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC")))
+        assert hash(utc_anchor) == hash(
+            BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC")))
+        )
+        assert utc_anchor != BillingCycle.monthly(utc(2024, 1, 1).astimezone(new_york))
+        assert utc_anchor != BillingCycle.monthly(utc(2024, 1, 1), every=3)
+        assert utc_anchor != BillingCycle.weekly(utc(2024, 1, 1))
+        repeated = datetime(2024, 11, 3, 1, 30, tzinfo=new_york)
+        assert BillingCycle.monthly(repeated) != BillingCycle.monthly(repeated.replace(fold=1))
+
     def test_pendulum_anchor_is_accepted(self) -> None:
         stdlib = BillingCycle.monthly(datetime(2024, 1, 31, tzinfo=BERLIN))
         pend = BillingCycle.monthly(pendulum.datetime(2024, 1, 31, tz="Europe/Berlin"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import attrs
@@ -91,6 +91,17 @@ def _as_stdlib(anchor: Any) -> Any:
     )  # fmt: skip
 
 
+def _zone_identity(zone: tzinfo) -> str:
+    """A name that is equal for two zones exactly when they keep the same clocks."""
+    key = getattr(zone, "key", None)  # zoneinfo and pendulum zones
+    if isinstance(key, str):
+        return key
+    if isinstance(zone, timezone):
+        offset = zone.utcoffset(None)
+        return f"UTC{offset}" if offset else "UTC"
+    return repr(zone)
+
+
 def _positive(instance: BillingCycle, attribute: attrs.Attribute[int], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidCycleError("BillingCycle", attribute.name, value, "a positive integer")
@@ -123,14 +134,19 @@ class BillingCycle:
             *every* is not a positive integer.
     """
 
-    anchor: datetime = attrs.field(converter=_as_stdlib)
+    # Two cycles are equal when they make the same periods: the same anchor
+    # instant in the same zone (datetime equality ignores the zone across zones
+    # and the fold within one), the same unit and length.
+    anchor: datetime = attrs.field(converter=_as_stdlib, eq=False)
     unit: CycleUnit = attrs.field(converter=CycleUnit)
     every: int = attrs.field(default=1, validator=_positive)
-    _anchor_us: int = attrs.field(init=False, eq=False, repr=False)
+    _anchor_us: int = attrs.field(init=False, repr=False)
+    _zone: str = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         require_aware(self.anchor, "BillingCycle", "anchor", InvalidCycleError)
         object.__setattr__(self, "_anchor_us", to_micros(self.anchor))
+        object.__setattr__(self, "_zone", _zone_identity(self.timezone))
 
     @classmethod
     def monthly(cls, anchor: datetime, every: int = 1) -> BillingCycle:
