@@ -245,6 +245,24 @@ def test_more_than_64_periods() -> None:
 
     for engine in ENGINES:
         assert expected == columnar_active_users(columns, periods, engine=engine)
+        assert counts_of(expected) == columnar_counts(columns, periods, engine=engine)
+
+
+@pytest.mark.parametrize("count", [1, 8, 9, 12], ids=lambda n: f"{n}-periods")
+def test_counts_with_up_to_eight_and_more_periods(count: int) -> None:
+    """Counts are tallied per (organization, mask) up to 8 periods, per period above."""
+    cycle = BillingCycle.weekly(JAN)
+    periods = {"o1": [cycle.period(k) for k in range(count)], "o2": [cycle.period(2)]}
+    matches = [
+        Match(str(n), ("p1", "p2", "p3")[n % 3], {f"u{n % 11}", f"v{n % 4}"},
+              JAN + timedelta(days=n % 50), None if n % 4 else JAN + timedelta(days=n % 50 + n))
+        for n in range(60)
+    ]  # fmt: skip
+    columns = MatchColumns.from_matches(matches, PROGRAMS)
+    expected = counts_of(reference(matches, periods))
+
+    for engine in ENGINES:
+        assert expected == columnar_counts(columns, periods, engine=engine)
 
 
 INT_DTYPES = ["int32", "int64", "uint32", "uint64"]

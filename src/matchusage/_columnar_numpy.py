@@ -192,6 +192,18 @@ def numpy_engine(columns: MatchColumns, plan: Plan, ids: bool) -> dict[str, list
         bits = _match_bits(start, end, match_row, starts, ends)
         assert pairs is not None
         masks = pairs.masks(bits)
+        if not ids and slots <= 8:
+            # Counts only: tally the pairs by (organization, mask) in one bincount,
+            # then add up, per slot, the masks that have the slot's bit.
+            tally = np.bincount(
+                pairs.organization * 256 + masks, minlength=(len(organizations) + 1) * 256
+            ).reshape(-1, 256)
+            has_bit = (np.arange(256)[:, None] >> np.arange(slots)) & 1
+            per_slot = (tally @ has_bit).tolist()
+            for row, org in enumerate(organizations):
+                for slot in range(min(slots, len(plan[org]) - first)):
+                    found[org][first + slot] = per_slot[row][slot]
+            continue
         for slot in range(slots):
             hit = np.flatnonzero(masks & bits.dtype.type(1 << slot))
             org_of_hit = pairs.organization[hit]
