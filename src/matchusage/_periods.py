@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -240,7 +241,7 @@ class BillingCycle:
                 "BillingCycle.closed_periods", "count", count, "a non-negative integer"
             )
         current = self._index_of(before, "BillingCycle.closed_periods", "before")
-        return [self.period(index) for index in range(current - count, current)]
+        return list(itertools.islice(self._consecutive(current - count), count))
 
     def periods(self, start: datetime, end: datetime) -> Iterator[BillingPeriod]:
         """Iterate, oldest first, over the periods that overlap ``[start, end)``.
@@ -252,9 +253,15 @@ class BillingCycle:
         index = self._index_of(start, record, "start")
         if end_us <= to_micros(start):
             return
-        while to_micros(self.boundary(index)) < end_us:
-            yield self.period(index)
-            index += 1
+        yield from itertools.takewhile(lambda p: p._start_us < end_us, self._consecutive(index))
+
+    def _consecutive(self, first: int) -> Iterator[BillingPeriod]:
+        """Periods *first*, *first* + 1, ...: each boundary computed once, shared by two periods."""
+        start = self.boundary(first)
+        for index in itertools.count(first + 1):
+            end = self.boundary(index)
+            yield BillingPeriod(start, end)
+            start = end
 
     periods_between = periods
     """Another name for [`periods`][matchusage.BillingCycle.periods]."""
