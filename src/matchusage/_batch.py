@@ -18,7 +18,7 @@ from ._columnar import (
 from ._model import Match, Organization, Program
 from ._periods import BillingPeriod
 from ._source import OrganizationMatches
-from ._sweep import check_unique_ids
+from ._sweep import Sweep, check_unique_ids
 from ._time import require_aware
 from ._usage import active_users_by_period
 from .exceptions import InvalidRecordError
@@ -127,9 +127,8 @@ def objects_by_plan(
     grouped: dict[str, list[Match]] = defaultdict(list)
     for found in by_program.values():
         grouped[organization_of_match(found[0], organization_of)].extend(found)
-    return {
-        org: active_users_by_period(grouped.get(org, []), periods) for org, periods in plan.items()
-    }
+    # The ids were checked once for all the organizations above.
+    return {org: Sweep(grouped.get(org, []), periods).by_period() for org, periods in plan.items()}
 
 
 def batch_counts(

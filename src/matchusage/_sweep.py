@@ -50,16 +50,15 @@ class Sweep:
 
     Holds, for every period, the matches overlapping it, so that active users,
     counts and the evidence behind each user come from the same single pass.
+    The caller validates the input once (see `_usage.sweep`): periods are
+    `BillingPeriod`s and match ids are unique.
     """
 
-    __slots__ = ("_bounds", "_bucket_union", "_buckets", "_by_user", "_span", "_users", "periods")
+    __slots__ = ("_bucket_union", "_buckets", "_by_user", "_span", "_users", "periods")
 
     def __init__(self, matches: Iterable[Match], periods: Iterable[BillingPeriod]) -> None:
-        self.periods = check_periods(periods)
-        matches = matches if isinstance(matches, list) else list(matches)
-        check_unique_ids(matches)
+        self.periods = tuple(periods)
         bounds = sorted({p._start_us for p in self.periods} | {p._end_us for p in self.periods})
-        self._bounds = bounds
         self._span = {p: (bisect_left(bounds, p._start_us), bisect_left(bounds, p._end_us))
                       for p in self.periods}  # fmt: skip
         self._buckets = _place(matches, bounds)
@@ -81,6 +80,10 @@ class Sweep:
             users = parts.pop().union(*parts) if parts else frozenset()
             self._users[period] = users
         return users
+
+    def by_period(self) -> dict[BillingPeriod, frozenset[str]]:
+        """The active users of every swept period, in the order the periods were given."""
+        return {period: self.users(period) for period in self.periods}
 
     def _bucket_users(self, key: tuple[int, int]) -> frozenset[str]:
         users = self._bucket_union.get(key)
@@ -172,7 +175,7 @@ class Sweep:
             first += count
 
 
-def _place(matches: Sequence[Match], bounds: list[int]) -> dict[tuple[int, int], list[Match]]:
+def _place(matches: Iterable[Match], bounds: list[int]) -> dict[tuple[int, int], list[Match]]:
     """Bucket the matches by the range of elementary segments they overlap.
 
     Segment ``i`` is ``[bounds[i], bounds[i + 1])``; a match ``[s, e)``

@@ -26,13 +26,18 @@ def fetch(matches: Matches, start: datetime, end: datetime) -> list[Match]:
 
 
 def sweep(matches: Matches, periods: Iterable[BillingPeriod]) -> Sweep:
-    """One sweep of *matches* over *periods*, fetching only the window they span."""
+    """One sweep of *matches* over *periods*, fetching only the window they span.
+
+    Validates the input for the sweep: the periods, and the match ids' uniqueness.
+    """
     periods = check_periods(periods)
     if not periods:
         return Sweep([], ())
     start = min(p.start for p in periods)
     end = max(p.end for p in periods)
-    return Sweep(fetch(matches, start, end), periods)
+    found = fetch(matches, start, end)
+    check_unique_ids(found)
+    return Sweep(found, periods)
 
 
 def active_users(matches: Matches, period: BillingPeriod) -> frozenset[str]:
@@ -68,8 +73,7 @@ def active_users_by_period(
     Raises:
         matchusage.exceptions.DuplicateMatchError: Two matches share an id.
     """
-    result = sweep(matches, periods)
-    return {period: result.users(period) for period in result.periods}
+    return sweep(matches, periods).by_period()
 
 
 def current_active_matches(
@@ -93,15 +97,12 @@ def current_active_matches(
         matchusage.exceptions.DuplicateMatchError: Two matches share an id.
     """
     require_aware(at, "current_active_matches", "at", InvalidRecordError)
-    candidates = fetch(matches, at, at + _INSTANT)
-    check_unique_ids(candidates)
-    current = [
-        match
-        for match in candidates
-        if match.is_active_at(at) and (program_id is None or match.program_id == program_id)
-    ]
-    current.sort(key=lambda match: match.id)
-    return current
+    # Current at *at* is overlapping the shortest period that starts at *at*.
+    instant = BillingPeriod(at, at + _INSTANT)
+    current = sweep(matches, [instant]).matches(instant)
+    if program_id is None:
+        return current
+    return [match for match in current if match.program_id == program_id]
 
 
 def current_active_users(
