@@ -1329,7 +1329,7 @@ def test_bad_match_lines_are_all_named_on_the_one_line(
 
 
 def test_cli_export_reads_back_as_the_library_report(tmp_path: Path) -> None:
-    from matchusage._example import EXAMPLE_NOW, example_repository
+    from matchusage._cli._example import EXAMPLE_NOW, example_repository
 
     repository = example_repository()
     organization = repository.organizations()[0]

@@ -28,35 +28,37 @@ from hypothesis import strategies as st
 
 import matchusage
 from matchusage import (
-    Address,
-    Adjustment,
     BillingCycle,
-    BillingDetails,
     BillingPeriod,
-    CloseStatus,
-    DocumentKind,
-    InvoiceStatus,
     Match,
     MatchColumns,
     Organization,
     OrganizationMatches,
-    PaymentMethod,
-    Plan,
-    PriceTier,
     Program,
-    ReportedUsage,
-    TierMode,
-    UsageSnapshot,
     User,
     active_users_by_period,
     batch_active_users,
     batch_counts,
     batch_periods,
+    columnar_active_users,
+    columnar_counts,
+)
+from matchusage.billing import (
+    Address,
+    Adjustment,
+    BillingDetails,
+    CloseStatus,
+    DocumentKind,
+    InvoiceStatus,
+    PaymentMethod,
+    Plan,
+    PriceTier,
+    ReportedUsage,
+    TierMode,
+    UsageSnapshot,
     billing_portal,
     billing_run,
     close_period,
-    columnar_active_users,
-    columnar_counts,
     reconcile,
     usage_idempotency_key,
 )
@@ -1221,7 +1223,7 @@ def test_invoice_documents_are_pdf_with_the_pdf_extra() -> None:
 @pytest.mark.parametrize("store_kind", ["memory", "sql"])
 def test_a_stored_snapshot_is_never_replaced(tmp_path: Path, store_kind: str) -> None:
     store = _stores(tmp_path)[store_kind]()
-    from matchusage import MatchEvidence
+    from matchusage.billing import MatchEvidence
 
     first = UsageSnapshot(
         "o1", MARCH, {"u1": [MatchEvidence("m1", "p1", at(3, 2))]}, computed_at=at(4)

@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 
 from matchusage import OrganizationMatches, usage_report
 from matchusage.__main__ import main
-from matchusage._example import (
+from matchusage._cli._example import (
     EXAMPLE_NOW,
     EXAMPLE_ORGANIZATION_ID,
     example_data,
     example_repository,
 )
-from matchusage._render import BAR_WIDTH, bar
+from matchusage._cli._render import BAR_WIDTH, bar
 
 REPOSITORY = example_repository()
 ORGANIZATION = REPOSITORY.organization(EXAMPLE_ORGANIZATION_ID)

@@ -20,14 +20,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from matchusage import (
-    BillingCycle,
-    BillingPeriod,
+from matchusage import BillingCycle, BillingPeriod, Match, Organization, Program
+from matchusage.billing import (
     CloseStatus,
-    Match,
-    Organization,
     Plan,
-    Program,
     billing_run,
     close_period,
     due_periods,

@@ -22,7 +22,7 @@ from matchusage import (
     load_programs,
     load_users,
 )
-from matchusage._example import EXAMPLE_NOW, example_repository
+from matchusage._cli._example import EXAMPLE_NOW, example_repository
 from matchusage.exceptions import InvalidInputError, InvalidLineError, MatchUsageError
 
 UTC = timezone.utc

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from matchusage import (
+from matchusage import BillingPeriod
+from matchusage.billing import (
     Address,
     BillingDetails,
-    BillingPeriod,
     DocumentFormat,
     DocumentKind,
     InvoiceStatus,

@@ -7,16 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from matchusage import (
-    BillingCycle,
-    BillingDetails,
-    BillingPeriod,
-    InvoiceStatus,
-    Organization,
-    PaymentMethod,
-    Plan,
-    billing_portal,
-)
+from matchusage import BillingCycle, BillingPeriod, Organization
+from matchusage.billing import BillingDetails, InvoiceStatus, PaymentMethod, Plan, billing_portal
 from matchusage.exceptions import InvalidRecordError, UnknownRecordError
 from matchusage.memory import InMemoryBillingProvider
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from matchusage import Plan, PriceTier, TierMode, minor_units, round_money
+from matchusage.billing import Plan, PriceTier, TierMode, minor_units, round_money
 from matchusage.exceptions import InvalidRecordError
 
 D = Decimal

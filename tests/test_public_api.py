@@ -9,6 +9,8 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
+
 import matchusage
 
 
@@ -35,7 +37,8 @@ def test_every_public_name_is_documented() -> None:
 def test_import_pulls_no_optional_dependency() -> None:
     code = (
         "import sys, matchusage; "
-        "print(sorted(m for m in ('numpy', 'sqlalchemy', 'hypothesis', 'pytest') "
+        "print(sorted(m for m in ('numpy', 'sqlalchemy', 'hypothesis', 'pytest', 'fpdf', "
+        "'pyarrow', 'pandas', 'polars', 'stripe', 'pyspark', 'jinja2') "
         "if m in sys.modules))"
     )
     result = subprocess.run(
@@ -45,11 +48,43 @@ def test_import_pulls_no_optional_dependency() -> None:
     assert "[]" == result.stdout.strip()
 
 
-def test_the_api_reference_lists_every_public_name() -> None:
-    reference = (Path(__file__).parents[1] / "docs" / "reference" / "api.md").read_text()
-    listed = set(re.findall(r"^\s+- (\w+)$", reference, re.MULTILINE))
-    modules = {
-        n for n in matchusage.__all__ if isinstance(getattr(matchusage, n), types.ModuleType)
+def _referenced(module: str) -> set[str]:
+    """The names the API reference pages render from ``module``."""
+    pages = (Path(__file__).parents[1] / "docs" / "reference").glob("*.md")
+    text = "\n".join(page.read_text() for page in pages)
+    direct = re.findall(rf"^::: {re.escape(module)}\.(\w+)$", text, re.MULTILINE)
+    listed = {
+        name
+        for block in re.findall(rf"^::: {re.escape(module)}\n((?:[ ]+.*\n)+)", text, re.MULTILINE)
+        for name in re.findall(r"^\s+- (\w+)$", block, re.MULTILINE)
     }
+    return set(direct) | listed
 
-    assert [] == sorted(set(matchusage.__all__) - modules - listed)
+
+@pytest.mark.parametrize("module", [matchusage, matchusage.billing], ids=lambda m: m.__name__)
+def test_the_api_reference_lists_every_public_name(module: types.ModuleType) -> None:
+    modules = {n for n in module.__all__ if isinstance(getattr(module, n), types.ModuleType)}
+
+    assert [] == sorted(set(module.__all__) - modules - _referenced(module.__name__))
+
+
+def test_billing_lists_and_documents_every_public_name() -> None:
+    public = {name for name in vars(matchusage.billing) if not name.startswith("_")}
+    public -= {"annotations"}
+    undocumented = [
+        n for n in matchusage.billing.__all__ if not inspect.getdoc(getattr(matchusage.billing, n))
+    ]
+
+    assert (sorted(public), []) == (sorted(matchusage.billing.__all__), undocumented)
+
+
+def test_billing_names_moved_from_the_top_level_still_work_with_a_warning() -> None:
+    with pytest.warns(DeprecationWarning, match=r"matchusage\.billing\.Plan"):
+        plan = matchusage.Plan
+
+    assert matchusage.billing.Plan is plan
+
+
+def test_an_unknown_top_level_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        matchusage.no_such_name  # noqa: B018

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matchusage import BillingPeriod, MatchEvidence, UsageSnapshot
+from matchusage import BillingPeriod
+from matchusage.billing import MatchEvidence, UsageSnapshot
 from matchusage.exceptions import CorruptSnapshotError, InvalidRecordError
 from matchusage.testing import strategies as mst
 

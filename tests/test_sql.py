@@ -481,7 +481,7 @@ def test_save_match_replaces_a_match(repository: SQLRepository) -> None:
 
 
 def test_the_memory_repository_and_sql_agree_on_the_example(repository: SQLRepository) -> None:
-    from matchusage._example import EXAMPLE_NOW, EXAMPLE_ORGANIZATION_ID, example_repository
+    from matchusage._cli._example import EXAMPLE_NOW, EXAMPLE_ORGANIZATION_ID, example_repository
 
     memory: InMemoryRepository = example_repository()
     organization = memory.organization(EXAMPLE_ORGANIZATION_ID)

@@ -19,11 +19,11 @@ from typing import IO, TypeVar, Union
 
 from dateutil.parser import isoparse
 
-from ._memory_repository import InMemoryRepository
 from ._model import Match, Organization, Program, Role, User, _zone
 from ._periods import BillingCycle, CycleUnit
 from ._time import is_aware
 from .exceptions import InvalidInputError, InvalidLineError, InvalidRecordError
+from .memory._repository import InMemoryRepository
 
 if sys.version_info >= (3, 11):
     from importlib.resources.abc import Traversable as Traversable

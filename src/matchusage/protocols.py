@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ._billing import (
-    BillingDetails,
-    DocumentKind,
-    Invoice,
-    InvoiceDocument,
-    PaymentMethod,
-    Plan,
-    ReportedUsage,
-)
-from ._model import Match, Organization, Program, User
-from ._periods import BillingPeriod
-from ._snapshots import UsageSnapshot
+# Type-only imports: the ports name the values they exchange, and must not import the
+# modules that implement them at run time.
+if TYPE_CHECKING:
+    from ._model import Match, Organization, Program, User
+    from ._periods import BillingPeriod
+    from .billing._snapshots import UsageSnapshot
+    from .billing._values import (
+        BillingDetails,
+        DocumentKind,
+        Invoice,
+        InvoiceDocument,
+        PaymentMethod,
+        Plan,
+        ReportedUsage,
+    )
 
 __all__ = ["BillingProvider", "MatchRepository", "MatchSource", "SnapshotStore"]
 
@@ -162,7 +165,7 @@ class BillingProvider(Protocol):
 
 @runtime_checkable
 class SnapshotStore(Protocol):
-    """Durable storage of [`UsageSnapshot`][matchusage.UsageSnapshot]s and of the reports made.
+    """Durable storage of [`UsageSnapshot`][matchusage.billing.UsageSnapshot]s and of reports.
 
     Snapshots are written once and never rewritten: [`add`][matchusage.protocols.SnapshotStore.add]
     keeps an existing snapshot and returns it. Implementations:

@@ -7,10 +7,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .._billing import ReportedUsage
 from .._periods import BillingPeriod
-from .._snapshots import UsageSnapshot
 from .._time import from_micros, to_micros
+from ..billing._snapshots import UsageSnapshot
+from ..billing._values import ReportedUsage
 from ..exceptions import CorruptSnapshotError, InvalidRecordError, UnknownRecordError
 from ._errors import database_errors
 

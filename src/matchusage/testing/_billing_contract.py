@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from .._billing import (
+from .._periods import BillingCycle, BillingPeriod
+from ..billing._values import (
     BillingDetails,
     DocumentKind,
     Invoice,
@@ -16,7 +17,6 @@ from .._billing import (
     PaymentMethod,
     Plan,
 )
-from .._periods import BillingCycle, BillingPeriod
 from ..exceptions import DocumentUnavailableError, UnknownRecordError, UsageConflictError
 from ..protocols import BillingProvider
 

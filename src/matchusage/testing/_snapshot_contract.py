@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from .._billing import ReportedUsage
 from .._periods import BillingCycle, BillingPeriod
-from .._snapshots import MatchEvidence, UsageSnapshot
+from ..billing._snapshots import MatchEvidence, UsageSnapshot
+from ..billing._values import ReportedUsage
 from ..exceptions import UnknownRecordError
 from ..protocols import SnapshotStore
 

@@ -6,23 +6,23 @@ from datetime import datetime
 
 import attrs
 
-from ._billing import BillingDetails, Invoice, PaymentMethod, Plan
-from ._model import Organization
-from ._periods import BillingPeriod
-from ._time import require_aware
-from .exceptions import InvalidRecordError
-from .protocols import BillingProvider
+from .._model import Organization
+from .._periods import BillingPeriod
+from .._time import require_aware
+from ..exceptions import InvalidRecordError
+from ..protocols import BillingProvider
+from ._values import BillingDetails, Invoice, PaymentMethod, Plan
 
 
 @attrs.frozen
 class BillingPortal:
     """The data of an organization's billing portal page, as of one instant.
 
-    Build it with [`billing_portal`][matchusage.billing_portal]. Documents
+    Build it with [`billing_portal`][matchusage.billing.billing_portal]. Documents
     are downloaded on demand with
     [`BillingProvider.invoice_document`][matchusage.protocols.BillingProvider.invoice_document];
     each invoice lists the ones it has in
-    [`Invoice.documents`][matchusage.Invoice.documents].
+    [`Invoice.documents`][matchusage.billing.Invoice.documents].
 
     Attributes:
         organization_id: The organization.
@@ -61,7 +61,7 @@ def billing_portal(
     """Assemble an organization's billing portal page from its provider and billing cycle.
 
     The renewal instant is the plan's own
-    [`renews_at`][matchusage.Plan] when the provider gives one (it knows
+    [`renews_at`][matchusage.billing.Plan] when the provider gives one (it knows
     about trials, cancellations and plan changes); otherwise it is the end of
     the billing period containing *now* under the organization's cycle, i.e.
     the instant the next period starts, in the organization's time zone.

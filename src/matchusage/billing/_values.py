@@ -11,7 +11,9 @@ from typing import Any
 
 import attrs
 
-from ._periods import BillingPeriod
+from .._periods import BillingPeriod
+from .._time import is_aware
+from ..exceptions import InvalidRecordError
 from ._pricing import (
     InvoiceLine,
     PriceTier,
@@ -22,8 +24,6 @@ from ._pricing import (
     to_money,
 )
 from ._pricing import check_count as _count
-from ._time import is_aware
-from .exceptions import InvalidRecordError
 
 
 def _name(instance: Any) -> str:
@@ -78,7 +78,7 @@ class Plan:
     """The plan an organization is subscribed to, and how it prices active users.
 
     Without tiers every active user costs *unit_price*. With tiers, users are
-    priced by the tiers (see [`TierMode`][matchusage.TierMode]) and users above
+    priced by the tiers (see [`TierMode`][matchusage.billing.TierMode]) and users above
     the last tier cost *unit_price*. A *minimum_quantity* bills at least that
     many users.
 
@@ -89,7 +89,7 @@ class Plan:
         interval: How often the plan bills, as shown to people, e.g. ``"month"``.
         renews_at: When the subscription next renews, if the provider knows;
             otherwise the portal takes the end of the current billing period.
-        tiers: Optional [`PriceTier`][matchusage.PriceTier]s with increasing bounds.
+        tiers: Optional [`PriceTier`][matchusage.billing.PriceTier]s with increasing bounds.
         tier_mode: How the tiers apply.
         minimum_quantity: The least number of active users billed.
     """

@@ -6,8 +6,8 @@ them, and so can yours.
 
 from __future__ import annotations
 
-from ._memory_billing import InMemoryBillingProvider
-from ._memory_repository import InMemoryRepository
-from ._memory_snapshots import InMemorySnapshotStore
+from ._billing import InMemoryBillingProvider
+from ._repository import InMemoryRepository
+from ._snapshots import InMemorySnapshotStore
 
 __all__ = ["InMemoryBillingProvider", "InMemoryRepository", "InMemorySnapshotStore"]

@@ -6,8 +6,8 @@ from importlib import resources
 
 import pendulum
 
-from ._loading import Traversable, load_directory
-from ._memory_repository import InMemoryRepository
+from .._loading import Traversable, load_directory
+from ..memory._repository import InMemoryRepository
 
 EXAMPLE_NOW = pendulum.datetime(2026, 11, 20, 9, 30, tz="Europe/Berlin")
 """The instant the example's figures are computed at."""

@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
-from ._explain import Explanation
-from ._export import neutralise
-from ._model import Match, Program, User
-from ._periods import BillingPeriod
-from ._report import CurrentUsage, UsageReport
+from .._explain import Explanation
+from .._export import neutralise
+from .._model import Match, Program, User
+from .._periods import BillingPeriod
+from .._report import CurrentUsage, UsageReport
 
 BAR_WIDTH = 40
 _EIGHTHS = "▏▎▍▌▋▊▉"

@@ -11,10 +11,10 @@ from typing import Any
 
 import attrs
 
-from ._model import Match
-from ._periods import BillingPeriod
-from ._time import from_micros, is_aware, require_aware, to_micros
-from .exceptions import CorruptSnapshotError, InvalidRecordError
+from .._model import Match
+from .._periods import BillingPeriod
+from .._time import from_micros, is_aware, require_aware, to_micros
+from ..exceptions import CorruptSnapshotError, InvalidRecordError
 
 _FORMAT = 1
 
@@ -87,7 +87,7 @@ class UsageSnapshot:
 
     A snapshot is taken once when a period is closed and never rewritten, so
     the invoice quantity stays explainable even if old matches are edited
-    later (see [`reconcile`][matchusage.reconcile]).
+    later (see [`reconcile`][matchusage.billing.reconcile]).
 
     Attributes:
         organization_id: The organization.
@@ -163,7 +163,7 @@ class UsageSnapshot:
     def from_canonical(
         cls, text: str, *, computed_at: datetime, fingerprint: str | None = None
     ) -> UsageSnapshot:
-        """Rebuild a snapshot from [`canonical`][matchusage.UsageSnapshot.canonical] text.
+        """Rebuild a snapshot from [`canonical`][matchusage.billing.UsageSnapshot.canonical] text.
 
         Instants come back in UTC. With *fingerprint*, the rebuilt snapshot
         must have it.

@@ -8,9 +8,9 @@ from datetime import datetime
 
 import attrs
 
-from ._model import Match, Organization, Program, User
-from ._time import require_aware, to_micros
-from .exceptions import DuplicateMatchError, InvalidRecordError, UnknownRecordError
+from .._model import Match, Organization, Program, User
+from .._time import require_aware, to_micros
+from ..exceptions import DuplicateMatchError, InvalidRecordError, UnknownRecordError
 
 
 @attrs.define

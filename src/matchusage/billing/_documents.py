@@ -8,8 +8,8 @@ from datetime import datetime, tzinfo
 
 import attrs
 
-from ._billing import BillingDetails, DocumentKind, Invoice, InvoiceDocument
-from .exceptions import InvalidRecordError
+from ..exceptions import InvalidRecordError
+from ._values import BillingDetails, DocumentKind, Invoice, InvoiceDocument
 
 
 class DocumentFormat(str, enum.Enum):

@@ -8,7 +8,10 @@ from decimal import Decimal
 
 import attrs
 
-from ._billing import (
+from .._periods import BillingPeriod
+from .._time import UTC, require_aware
+from ..billing._documents import DocumentFormat, render_document
+from ..billing._values import (
     BillingDetails,
     DocumentKind,
     Invoice,
@@ -18,10 +21,7 @@ from ._billing import (
     Plan,
     ReportedUsage,
 )
-from ._documents import DocumentFormat, render_document
-from ._periods import BillingPeriod
-from ._time import UTC, require_aware
-from .exceptions import (
+from ..exceptions import (
     DocumentUnavailableError,
     InvalidRecordError,
     UnknownRecordError,
@@ -53,7 +53,7 @@ class InMemoryBillingProvider:
     """A complete [`BillingProvider`][matchusage.protocols.BillingProvider] kept in memory.
 
     Reported usage becomes an invoice priced by the organization's
-    [`Plan`][matchusage.Plan] (per-user price, tiers, minimum quantity; each
+    [`Plan`][matchusage.billing.Plan] (per-user price, tiers, minimum quantity; each
     line rounded half-up to the currency's minor unit). Invoices and receipts
     render as PDF when the ``pdf`` extra is installed, as HTML otherwise (or
     in the *document_format* you choose). Each idempotency key bills once.

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from .exceptions import InvalidRecordError
+from ..exceptions import InvalidRecordError
 
 # ISO 4217 currencies whose minor unit is not the cent. Every other code has 2 decimals.
 _MINOR_UNITS = {
@@ -88,7 +88,7 @@ def check_count(instance: Any, attribute: attrs.Attribute[Any], value: object) -
 
 
 class TierMode(str, enum.Enum):
-    """How [`PriceTier`][matchusage.PriceTier]s price a quantity.
+    """How [`PriceTier`][matchusage.billing.PriceTier]s price a quantity.
 
     ``GRADUATED``: each user is priced by the tier it falls in (the first 10 at
     one price, the next 40 at another, ...). ``VOLUME``: every user is priced

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import attrs
 
-from ._billing import ReportedUsage
-from ._periods import BillingPeriod
-from ._snapshots import UsageSnapshot
-from .exceptions import InvalidRecordError, UnknownRecordError
+from .._periods import BillingPeriod
+from ..billing._snapshots import UsageSnapshot
+from ..billing._values import ReportedUsage
+from ..exceptions import InvalidRecordError, UnknownRecordError
 
 _Key = tuple[str, BillingPeriod]
 

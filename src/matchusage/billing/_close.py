@@ -8,20 +8,20 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from . import _usage
-from ._billing import ReportedUsage
-from ._model import Organization
-from ._periods import BillingPeriod
-from ._snapshots import MatchEvidence, UsageSnapshot
-from ._source import OrganizationMatches
-from ._time import UTC, require_aware
-from .exceptions import (
+from .. import _usage
+from .._model import Organization
+from .._periods import BillingPeriod
+from .._source import OrganizationMatches
+from .._time import UTC, require_aware
+from ..exceptions import (
     InvalidPeriodError,
     InvalidRecordError,
     PeriodNotClosedError,
     UnknownRecordError,
 )
-from .protocols import BillingProvider, MatchRepository, SnapshotStore
+from ..protocols import BillingProvider, MatchRepository, SnapshotStore
+from ._snapshots import MatchEvidence, UsageSnapshot
+from ._values import ReportedUsage
 
 
 def _utc(instant: datetime) -> str:
@@ -59,7 +59,7 @@ def take_snapshot(
 
 
 class CloseStatus(str, enum.Enum):
-    """What [`close_period`][matchusage.close_period] did."""
+    """What [`close_period`][matchusage.billing.close_period] did."""
 
     CLOSED = "closed"
     """The usage was reported and the report recorded by this call."""
@@ -131,7 +131,7 @@ def close_period(
        otherwise the stored one is used, so the quantity never changes.
     2. If a report is recorded, the period is already closed: nothing happens.
     3. The snapshot's count is reported under
-       [`usage_idempotency_key`][matchusage.usage_idempotency_key]: a retry
+       [`usage_idempotency_key`][matchusage.billing.usage_idempotency_key]: a retry
        after a report whose acknowledgement was lost is a no-op at the provider.
     4. The provider's acknowledgement is recorded in the store.
 
@@ -230,7 +230,7 @@ class BillingFailure:
 
 @attrs.frozen
 class BillingRunSummary:
-    """What a [`billing_run`][matchusage.billing_run] did.
+    """What a [`billing_run`][matchusage.billing.billing_run] did.
 
     Attributes:
         closed: The periods closed by this run.
@@ -260,8 +260,8 @@ def billing_run(
 ) -> BillingRunSummary:
     """Close every organization's due periods: the scheduled billing job.
 
-    For each organization, the [`due_periods`][matchusage.due_periods] are
-    closed oldest first with [`close_period`][matchusage.close_period]. An
+    For each organization, the [`due_periods`][matchusage.billing.due_periods] are
+    closed oldest first with [`close_period`][matchusage.billing.close_period]. An
     organization that fails is recorded in the summary and the run goes on
     with the next one; its later periods wait for the next run, so periods
     are always reported in order. Running the job again is always safe.
