@@ -39,6 +39,7 @@ from matchusage.exceptions import (
 from matchusage.memory import InMemoryBillingProvider, InMemoryRepository, InMemorySnapshotStore
 from matchusage.protocols import SnapshotStore
 from matchusage.sql import SQLSnapshotStore
+from matchusage.testing import oracle
 
 UTC = timezone.utc
 ANCHOR = datetime(2024, 1, 1, tzinfo=UTC)
@@ -442,16 +443,6 @@ PERIODS = [CYCLE.period(i) for i in range(5)]
 HOURS = 24 * 160
 
 
-def oracle(matches: dict[str, Match], period: BillingPeriod) -> set[str]:
-    """Brute force: users of a match overlapping the period by a positive amount."""
-    users: set[str] = set()
-    for match in matches.values():
-        end = match.ended_at or datetime.max.replace(tzinfo=UTC)
-        if max(match.started_at, period.start) < min(end, period.end):
-            users |= match.participants
-    return users
-
-
 class ClosingMachine(RuleBasedStateMachine):
     """Edits, closes with injected crashes, retries and reconciliations, in any order."""
 
@@ -464,7 +455,10 @@ class ClosingMachine(RuleBasedStateMachine):
         self.now = ANCHOR
         self.billing = InMemoryBillingProvider(clock=lambda: self.now, document_format="text")
         self.billing.subscribe("acme", PLAN)
-        self.billed_at_close: dict[BillingPeriod, set[str]] = {}
+        self.billed_at_close: dict[BillingPeriod, frozenset[str]] = {}
+
+    def _active(self, period: BillingPeriod) -> frozenset[str]:
+        return oracle.active_users(self.matches.values(), period)
 
     @rule(
         people=st.sets(st.sampled_from(USERS), min_size=1, max_size=3),
@@ -508,7 +502,7 @@ class ClosingMachine(RuleBasedStateMachine):
                 )
             return
         if self.store.get("acme", period) is None:
-            expected = oracle(self.matches, period)
+            expected = self._active(period)
         else:
             expected = self.billed_at_close[period]
         store, billing = flaky(step, self.store, self.billing)
@@ -530,7 +524,7 @@ class ClosingMachine(RuleBasedStateMachine):
     def run_billing(self, step: tuple[str, str, str] | None) -> None:
         """The scheduled job: closes (or finishes) every closed period, possibly crashing."""
         expected = {
-            period: self.billed_at_close.get(period, oracle(self.matches, period))
+            period: self.billed_at_close.get(period, self._active(period))
             for period in PERIODS
             if period.end <= self.now
         }
@@ -555,7 +549,7 @@ class ClosingMachine(RuleBasedStateMachine):
                 reconcile(self.repository, self.store, organization(), period, now=self.now)
             return
         adjustment = reconcile(self.repository, self.store, organization(), period, now=self.now)
-        billed, current = self.billed_at_close[period], oracle(self.matches, period)
+        billed, current = self.billed_at_close[period], self._active(period)
         assert (current - billed, billed - current) == (adjustment.added, adjustment.removed)
         assert len(current) - len(billed) == adjustment.quantity_difference
 

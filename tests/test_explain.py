@@ -11,9 +11,8 @@ from hypothesis import given, settings
 import matchusage
 from matchusage import BillingCycle, BillingPeriod, Match, explain, usage_report
 from matchusage.exceptions import InvalidPeriodError, InvalidRecordError
+from matchusage.testing import oracle
 from matchusage.testing import strategies as mst
-
-from . import oracles
 
 UTC = timezone.utc
 MARCH = BillingPeriod(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC))
@@ -32,14 +31,7 @@ def test_explanation_is_non_empty_exactly_for_active_users(
     for user in sorted({u for m in matches for u in m.participants} | {"nobody"}):
         found = explain(matches, user, period)
         assert (user in active) == bool(found) == found.is_active
-        expected = sorted(
-            (
-                m
-                for m in matches
-                if user in m.participants and oracles.overlaps(m, period.start, period.end)
-            ),
-            key=lambda m: (m.started_at, m.id),
-        )
+        expected = oracle.evidence(matches, user, period)
         assert [m.id for m in expected] == list(found.match_ids)
 
 

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from matchusage.memory import InMemoryRepository
-from matchusage.testing._repository_contract import MakeRepository, Record
-from matchusage.testing.contracts import MatchRepositoryContract
+from matchusage.testing.contracts import MakeRepository, MatchRepositoryContract, Record
 
 
 class TestInMemoryRepository(MatchRepositoryContract):

@@ -12,9 +12,8 @@ import matchusage
 from matchusage import BillingCycle, BillingPeriod, Match, usage_report
 from matchusage.exceptions import DuplicateMatchError, InvalidRecordError
 from matchusage.memory import InMemoryRepository
+from matchusage.testing import oracle
 from matchusage.testing import strategies as mst
-
-from . import oracles
 
 UTC = timezone.utc
 CYCLE = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=UTC))
@@ -62,7 +61,7 @@ def test_counts_equal_the_core_engine(
     assert expected_periods == [usage.period for usage in report.periods]
     assert by_period == {usage.period: usage.users for usage in report.periods}
     for usage in report.periods:
-        assert oracles.active(matches, usage.period) == usage.users
+        assert oracle.active_users(matches, usage.period) == usage.users
         assert len(usage.users) == usage.count
 
 
@@ -75,7 +74,7 @@ def test_new_and_dropped_follow_consecutive_periods(
     matches, cycle, now, count = case
     report = usage_report(matches, cycle, now=now, periods=count)
     all_periods = cycle.closed_periods(before=now, count=count + 1)
-    users = [oracles.active(matches, p) for p in all_periods]
+    users = [oracle.active_users(matches, p) for p in all_periods]
     for index, usage in enumerate(report.periods):
         previous, this = users[index], users[index + 1]
         assert (this - previous, previous - this) == (usage.new, usage.dropped)
@@ -90,7 +89,9 @@ def test_programs_and_attribution(case: tuple[list[Match], BillingCycle, datetim
     for usage in report.periods:
         programs = {m.program_id for m in matches}
         expected = {
-            program: oracles.active([m for m in matches if m.program_id == program], usage.period)
+            program: oracle.active_users(
+                [m for m in matches if m.program_id == program], usage.period
+            )
             for program in programs
         }
         assert {k: v for k, v in expected.items() if v} == dict(usage.by_program)
@@ -99,7 +100,7 @@ def test_programs_and_attribution(case: tuple[list[Match], BillingCycle, datetim
         assert usage.users == frozenset().union(*shares)
         for program, share in usage.attributed.items():
             assert share <= usage.by_program[program]
-        assert oracles.attributed(matches, usage.period) == dict(usage.attributed)
+        assert oracle.attributed_users(matches, usage.period) == dict(usage.attributed)
         assert list(usage.attributed) == sorted(usage.attributed)
         assert list(usage.by_program) == sorted(usage.by_program)
 
@@ -113,7 +114,7 @@ def test_current_period_figures(matches: list[Match], cycle: BillingCycle, now: 
     so_far = {
         user
         for m in matches
-        if oracles.overlaps(m, current.period.start, now + timedelta(microseconds=1))
+        if oracle.overlaps(m, current.period.start, now + timedelta(microseconds=1))
         for user in m.participants
     }
     assert so_far == current.users_so_far

@@ -37,8 +37,7 @@ from matchusage.sql import (
     UserTable,
 )
 from matchusage.testing import strategies as mst
-from matchusage.testing._repository_contract import MakeRepository, Record
-from matchusage.testing.contracts import MatchRepositoryContract
+from matchusage.testing.contracts import MakeRepository, MatchRepositoryContract, Record
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from matchusage import BillingPeriod, Match
 from matchusage._sweep import Sweep
+from matchusage.testing import oracle
 from matchusage.testing import strategies as mst
 
 
@@ -20,18 +21,7 @@ def test_evidence_exists_exactly_for_active_users(
     for period in periods:
         for user in everyone:
             evidence = sweep.evidence(user, period)
-            expected = sorted(
-                (
-                    m
-                    for m in matches
-                    if user in m.participants
-                    and m.started_at < period.end
-                    and (m.ended_at is None or m.ended_at > period.start)
-                    and m.ended_at != m.started_at
-                ),
-                key=lambda m: (m.started_at, m.id),
-            )
-            assert expected == evidence
+            assert oracle.evidence(matches, user, period) == evidence
             assert bool(evidence) == (user in sweep.users(period))
 
 

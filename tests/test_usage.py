@@ -24,6 +24,7 @@ from matchusage import (
 )
 from matchusage.exceptions import DuplicateMatchError, InvalidRecordError
 from matchusage.memory import InMemoryRepository
+from matchusage.testing import oracle
 from matchusage.testing import strategies as mst
 
 UTC = timezone.utc
@@ -47,17 +48,6 @@ def match(
 
 
 PERIOD = BillingPeriod(day(10), day(20))
-
-
-def oracle(matches: Iterable[Match], period: BillingPeriod) -> frozenset[str]:
-    """Brute force: a positive overlap of [start, end) with the period, in datetimes."""
-    far = datetime.max.replace(tzinfo=UTC)
-    return frozenset(
-        user
-        for m in matches
-        if max(m.started_at, period.start) < min(m.ended_at or far, period.end)
-        for user in m.participants
-    )
 
 
 class TestSpecExamples:
@@ -196,7 +186,7 @@ class TestCurrent:
 @example([match("z", {"u"}, 12, 12)], [PERIOD])
 def test_sweep_equals_brute_force(matches: list[Match], periods: list[BillingPeriod]) -> None:
     """For any matches and periods (overlapping, gapped, repeated), the sweep is exact."""
-    expected = {period: oracle(matches, period) for period in periods}
+    expected = {period: oracle.active_users(matches, period) for period in periods}
 
     assert expected == active_users_by_period(matches, periods)
 

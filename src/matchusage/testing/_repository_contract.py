@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeAlias
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,10 +17,14 @@ from .._time import UTC
 from .._usage import active_users_by_period, current_active_matches
 from ..exceptions import InvalidRecordError, UnknownRecordError
 from ..protocols import MatchRepository
+from . import oracle
 from . import strategies as mst
 
-Record = Organization | Program | User | Match
-MakeRepository = Callable[[Sequence[Record]], MatchRepository]
+Record: TypeAlias = Organization | Program | User | Match
+"""One record a repository holds: an organization, a program, a user or a match."""
+
+MakeRepository: TypeAlias = Callable[[Sequence[Record]], MatchRepository]
+"""Builds a repository holding exactly the given records (in dependency order)."""
 
 # Each example builds a repository through the function-scoped fixture on purpose.
 _property = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
@@ -42,14 +47,10 @@ def _world(*matches: Match) -> list[Record]:
 
 
 def _of(records: Sequence[Record], organization_id: str) -> list[Match]:
-    programs = {r.id for r in records if isinstance(r, Program)
-                and r.organization_id == organization_id}  # fmt: skip
+    programs = {
+        r.id for r in records if isinstance(r, Program) and r.organization_id == organization_id
+    }
     return [r for r in records if isinstance(r, Match) and r.program_id in programs]
-
-
-def _overlaps(match: Match, start: datetime, end: datetime) -> bool:
-    stop = match.ended_at
-    return match.started_at < end and (stop is None or stop > start) and stop != match.started_at
 
 
 class MatchRepositoryContract:
@@ -128,19 +129,30 @@ class MatchRepositoryContract:
         self, make_repository: MakeRepository
     ) -> None:
         repository = make_repository(_world())
-        expected = {"u1": User("u1", "User 1", "u1@example.org"),
-                    "u3": User("u3", "User 3", "u3@example.org")}  # fmt: skip
+        expected = {
+            "u1": User("u1", "User 1", "u1@example.org"),
+            "u3": User("u3", "User 3", "u3@example.org"),
+        }
         assert expected == dict(repository.users(["u3", "nobody", "u1", "u1"]))
         assert dict(repository.users([])) == {}
 
     def test_matches_round_trip(self, make_repository: MakeRepository) -> None:
         """Participants, roles and instants come back as stored (instants compare as instants)."""
         group = Match(
-            "g", "p1", {"u1", "u2", "u3"}, _T0, _T0 + timedelta(days=3, microseconds=7),
+            "g",
+            "p1",
+            {"u1", "u2", "u3"},
+            _T0,
+            _T0 + timedelta(days=3, microseconds=7),
             roles={"u1": Role.MENTOR, "u2": Role.MENTEE, "u3": Role.OTHER},
-        )  # fmt: skip
-        pair = Match("m", "p2", {"u1", "u4"}, _T0 - timedelta(hours=1),
-                     roles={"u1": "mentor", "u4": "mentee"})  # fmt: skip
+        )
+        pair = Match(
+            "m",
+            "p2",
+            {"u1", "u4"},
+            _T0 - timedelta(hours=1),
+            roles={"u1": "mentor", "u4": "mentee"},
+        )
         repository = make_repository(_world(group, pair))
         found = repository.matches("o1", start=_T0, end=_T0 + timedelta(days=1))
         assert [group, pair] == sorted(found, key=lambda m: m.id)
@@ -162,11 +174,12 @@ class MatchRepositoryContract:
         """Every match overlapping the window by a positive amount, none of another scope."""
         repository = make_repository(records)
         scope = [m for m in _of(records, "o1") if program is None or m.program_id == program]
-        found = list(repository.matches("o1", start=window.start, end=window.end,
-                                        program_id=program))  # fmt: skip
+        found = list(
+            repository.matches("o1", start=window.start, end=window.end, program_id=program)
+        )
         ids = [m.id for m in found]
         assert len(ids) == len(set(ids))
-        required = {m.id for m in scope if _overlaps(m, window.start, window.end)}
+        required = {m.id for m in scope if oracle.overlaps(m, window.start, window.end)}
         assert required <= set(ids)
         stored = {m.id: m for m in scope}
         assert all(stored.get(m.id) == m for m in found)
@@ -206,8 +219,13 @@ class MatchRepositoryContract:
         organization = Organization(_HOSTILE, _HOSTILE, "UTC", cycle)
         program = Program(_HOSTILE + "p", _HOSTILE, _HOSTILE)
         user = User(_HOSTILE + "u", _HOSTILE, _HOSTILE)
-        match = Match(_HOSTILE + "m", program.id, {user.id, "o'brien"}, _T0,
-                      roles={user.id: Role.MENTOR, "o'brien": Role.MENTEE})  # fmt: skip
+        match = Match(
+            _HOSTILE + "m",
+            program.id,
+            {user.id, "o'brien"},
+            _T0,
+            roles={user.id: Role.MENTOR, "o'brien": Role.MENTEE},
+        )
         repository = make_repository([organization, program, user, match])
         assert [organization] == list(repository.organizations())
         assert [program] == list(repository.programs(_HOSTILE))

@@ -1,13 +1,21 @@
 """Contract tests: base test classes that every adapter of a port subclasses.
 
 Subclass one in your adapter's test module and supply the fixture it names;
-pytest then runs every rule of the port against your adapter.
+pytest then runs every rule of the port against your adapter. The type
+aliases name what the fixtures take and return, so that an adapter's tests
+can be typed without reaching into private modules.
 """
 
 from __future__ import annotations
 
 from ._billing_contract import BillingProviderContract
-from ._repository_contract import MatchRepositoryContract
+from ._repository_contract import MakeRepository, MatchRepositoryContract, Record
 from ._snapshot_contract import SnapshotStoreContract
 
-__all__ = ["BillingProviderContract", "MatchRepositoryContract", "SnapshotStoreContract"]
+__all__ = [
+    "BillingProviderContract",
+    "MakeRepository",
+    "MatchRepositoryContract",
+    "Record",
+    "SnapshotStoreContract",
+]
