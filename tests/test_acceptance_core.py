@@ -506,7 +506,7 @@ def test_iteration_over_the_periods_between_two_instants() -> None:
 def test_a_boundary_beyond_year_9999_is_a_cycle_error() -> None:
     cycle = BillingCycle.monthly(utc(2024, 1, 31))
 
-    with pytest.raises(InvalidCycleError, match="index"):
+    with pytest.raises(InvalidCycleError, match=r"period 100000 .* in the year 10357"):
         cycle.boundary(100_000)
     with pytest.raises(InvalidCycleError):
         cycle.period_containing(datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5))))
@@ -1295,7 +1295,6 @@ CLI_ERRORS: dict[str, Callable[[Path], list[str]]] = {
     "bad-format": lambda _: ["report", "--example", "--format", "xml"],
     "explain-no-user": lambda _: ["explain", "--example"],
     "explain-unknown-user": lambda _: ["explain", "--example", "nobody"],
-    "export-open-period": lambda _: ["export", "--example", "--period", "2026-11-20T00:00:00Z"],
     "export-unwritable": lambda p: ["export", "--example", "-o", str(p / "no" / "x.csv")],
     "organization-not-utf8": _bad_organization,
     "bad-match-lines": _bad_matches,

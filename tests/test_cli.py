@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -186,12 +187,30 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
         pytest.param(["report", "--data", "/nonexistent"], "existing directory", id="no-dir"),
         pytest.param(["explain", "nobody", "--example"], "unknown user 'nobody'", id="user"),
         pytest.param(
-            ["export", "--example", "--period", "2026-11-16T00:00Z"], "not closed", id="open"
+            ["export", "--example", "--period", "2027-06-01T00:00Z"], "not started", id="future"
+        ),
+        pytest.param(["report", "--example", "--periods", "0"], "'0'", id="zero-periods"),
+        pytest.param(
+            ["report", "--example", "--periods", "99999999999999999999"],
+            "would start in the year -8333333333333331307",
+            id="huge-periods",
+        ),
+        pytest.param(["report", "--example", "--periods", "9" * 5000], "is not", id="long-int"),
+        pytest.param(
+            ["report", "--example", "--months", "100000"],
+            "billing periods of 100000 months from 2024-11-15T00:00:00+01:00: period 1 "
+            "(period 0 starts at the anchor) would start in the year 10358",
+            id="months-beyond-9999",
+        ),
+        pytest.param(
+            ["report", "--example", "--now", "9999-12-20T00:00Z"],
+            "would start in the year 10000; dates only go from the year 1 to 9999 (see --now",
+            id="now-beyond-9999",
         ),
         pytest.param(
             ["explain", "u001", "--example", "--period", "2027-06-01T00:00Z"],
             "has not started",
-            id="future",
+            id="future-explained",
         ),
         pytest.param(
             ["export", "--example", "-o", "/nonexistent/dir/x.csv"], "No such file", id="output"
@@ -245,3 +264,62 @@ def test_python_dash_m_runs_the_demo() -> None:
     assert (0, "") == (done.returncode, done.stderr)
     assert "active so far" in done.stdout
     assert "█" in done.stdout
+
+
+def test_version_comes_from_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:
+    import matchusage
+
+    assert 0 == main(["--version"])
+    assert f"matchusage {metadata.version('matchusage')}\n" == capsys.readouterr().out
+    assert metadata.version("matchusage") == matchusage.__version__
+
+
+def test_export_of_the_open_period_lists_the_users_active_so_far() -> None:
+    rows = list(
+        csv.DictReader(io.StringIO(run("export", "--example", "--period", "2026-11-16T00:00Z")))
+    )
+    assert sorted(REPORT.current.users_so_far) == [row["user_id"] for row in rows]
+    assert {REPORT.current.period.end.isoformat()} == {row["period_end"] for row in rows}
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+@pytest.mark.parametrize(
+    "argv",
+    [["report"], ["explain", "u001"], ["active"]],
+    ids=["report", "explain", "active"],
+)
+def test_output_the_console_cannot_encode_falls_back(
+    argv: list[str], encoding: str, tmp_path: Path
+) -> None:
+    """Arrows and bars become ASCII; a name the code page lacks prints escaped, not a crash."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("organization.json", "users.csv", "matches.csv"):
+        (data / name).write_text((DATA / name).read_text(), encoding="utf-8")
+    programs = (DATA / "programs.csv").read_text().replace("Leadership Circle", "领导力圈 →")
+    (data / "programs.csv").write_text(programs, encoding="utf-8")
+    argv = [*argv, "--data", str(data), "--now", EXAMPLE_NOW.isoformat()]
+    done = subprocess.run(
+        [sys.executable, "-m", "matchusage", *argv],
+        capture_output=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": encoding},
+    )
+    assert (0, b"") == (done.returncode, done.stderr)
+    text = done.stdout.decode(encoding)
+    assert "→" not in text
+    assert "█" not in text
+    if argv[0] != "explain":
+        assert "\\u9886\\u5bfc\\u529b\\u5708" in text  # the program's name, escaped
+    if argv[0] == "report":
+        assert " -> " in text
+        assert "#" in text
+
+
+def test_json_on_a_console_that_cannot_encode_keeps_every_name(tmp_path: Path) -> None:
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    assert 0 == main(["active", "--example", "--format", "json"], out=out)
+    out.flush()
+    document = json.loads(out.buffer.getvalue().decode("ascii"))  # type: ignore[attr-defined]
+    assert "engineering" in document["programs"]

@@ -319,3 +319,19 @@ def test_jsonl_escapes_unicode_line_separators() -> None:
     lines = out.getvalue().splitlines()
     assert 1 == len(lines)
     assert name == json.loads(lines[0])["name"]
+
+
+def test_the_open_period_exports_its_users_so_far() -> None:
+    cycle = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=timezone.utc))
+    matches = [
+        Match("m1", "p", {"ann"}, datetime(2024, 2, 3, tzinfo=timezone.utc)),
+        Match("m2", "p", {"bob"}, datetime(2024, 2, 20, tzinfo=timezone.utc)),
+    ]
+    report = usage_report(matches, cycle, now=datetime(2024, 2, 10, tzinfo=timezone.utc))
+
+    rows = list(export_rows(report, period=report.current.period))
+
+    assert [("ann", report.current.period)] == [(row.user_id, row.period) for row in rows]
+    assert datetime(2024, 3, 1, tzinfo=timezone.utc) == rows[0].active_until
+    out = io.StringIO()
+    assert 1 == export_csv(report, out, period=report.current.period)

@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from matchusage import BillingCycle, BillingPeriod, CycleUnit
-from matchusage.exceptions import InvalidCycleError, InvalidPeriodError
+from matchusage.exceptions import InvalidCycleError, InvalidPeriodError, PeriodOutOfRangeError
 from matchusage.testing import strategies as mst
 
 UTC = timezone.utc
@@ -350,3 +350,34 @@ def test_cycle_builds_or_raises_the_documented_error(
         assert repr(failure.value) in str(failure)
     else:
         assert repr(unit) in str(failure)
+
+
+@given(
+    st.sampled_from([BillingCycle.monthly, BillingCycle.weekly]),
+    st.integers(1, 2000),
+    st.integers(-(2**70), 2**70),
+)
+def test_a_boundary_outside_the_years_1_to_9999_names_its_year(
+    build: object, every: int, index: int
+) -> None:
+    """Any index gives a boundary or PeriodOutOfRangeError with the year it would fall in."""
+    cycle = build(datetime(2024, 1, 31, tzinfo=timezone.utc), every)  # type: ignore[operator]
+    try:
+        boundary = cycle.boundary(index)
+    except PeriodOutOfRangeError as error:
+        failure = error
+    else:
+        assert 1 <= boundary.year <= 9999
+        return
+    assert index == failure.index
+    assert not 2 <= failure.year <= 9998  # the year is estimated to within one at the edges
+    assert str(failure).startswith(f"{cycle}: period {index} ")
+    assert f"would start in the year {failure.year}; dates only go" in str(failure)
+
+
+@pytest.mark.parametrize("count", [10**20, 2**63, 30_000])
+def test_closed_periods_reaching_before_the_year_1_are_refused(count: int) -> None:
+    cycle = BillingCycle.monthly(datetime(2024, 1, 15, tzinfo=timezone.utc))
+
+    with pytest.raises(PeriodOutOfRangeError, match="would start in the year -"):
+        cycle.closed_periods(before=datetime(2024, 3, 1, tzinfo=timezone.utc), count=count)

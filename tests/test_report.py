@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import matchusage
 from matchusage import BillingCycle, BillingPeriod, Match, usage_report
-from matchusage.exceptions import DuplicateMatchError, InvalidRecordError
+from matchusage.exceptions import DuplicateMatchError, InvalidRecordError, MatchUsageError
 from matchusage.memory import InMemoryRepository
 from matchusage.testing import oracle
 from matchusage.testing import strategies as mst
@@ -258,3 +258,10 @@ def test_duplicate_match_ids_are_rejected() -> None:
     twice = [match("m1", {"a"}, at(1, 1)), match("m1", {"b"}, at(2, 1))]
     with pytest.raises(DuplicateMatchError, match="'m1'"):
         usage_report(twice, CYCLE, now=NOW)
+
+
+def test_periods_reaching_before_the_year_1_are_a_matchusage_error() -> None:
+    cycle = BillingCycle.monthly(datetime(2024, 1, 15, tzinfo=timezone.utc))
+
+    with pytest.raises(MatchUsageError, match="year 1 to 9999"):
+        usage_report([], cycle, now=datetime(2024, 3, 1, tzinfo=timezone.utc), periods=2**63)

@@ -72,6 +72,11 @@ _MOVED_TO_BILLING = frozenset(billing.__all__)
 
 
 def __getattr__(name: str) -> object:
+    if name == "__version__":
+        # From the installed metadata, on first use: importlib.metadata is not light.
+        from ._version import version
+
+        return version()
     if name in _MOVED_TO_BILLING:
         import warnings
 

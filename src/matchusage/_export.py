@@ -108,13 +108,14 @@ def export_rows(
 
     Args:
         report: A [`UsageReport`][matchusage.UsageReport].
-        period: Export only this one of the report's closed periods (default: all).
+        period: Export only this one of the report's closed periods, or its
+            open period (the users active so far); default: every closed period.
         users: A user directory (id to [`User`][matchusage.User]) for the
             ``name`` and ``email`` columns; unknown ids get empty values.
 
     Raises:
-        matchusage.exceptions.InvalidPeriodError: *period* is not one of the
-            report's closed periods.
+        matchusage.exceptions.InvalidPeriodError: *period* is neither one of
+            the report's closed periods nor its open period.
     """
     people: _Cache[str, _Person] = _Cache(partial(_person, users))
     programs: _Cache[tuple[str, ...], tuple[str, ...]] = _Cache(_sorted_ids)
@@ -150,7 +151,8 @@ def export_csv(
     Args:
         report: A [`UsageReport`][matchusage.UsageReport].
         file: A text file object, written row by row.
-        period: Export only this one of the report's closed periods (default: all).
+        period: Export only this one of the report's closed periods, or its
+            open period (the users active so far); default: every closed period.
         users: A user directory for the ``name`` and ``email`` columns.
 
     Returns:
@@ -204,7 +206,8 @@ def export_jsonl(
     Args:
         report: A [`UsageReport`][matchusage.UsageReport].
         file: A text file object, written line by line.
-        period: Export only this one of the report's closed periods (default: all).
+        period: Export only this one of the report's closed periods, or its
+            open period (the users active so far); default: every closed period.
         users: A user directory for the ``name`` and ``email`` keys.
 
     Returns:
@@ -285,6 +288,10 @@ def _periods(
     """
     if not isinstance(report, UsageReport):
         raise InvalidRecordError("export", "report", report, "a UsageReport")
+    if period is not None and period == report.current.period:
+        # The open period: its users so far, from the part of it up to the report's instant.
+        yield period, next(report._evidence([report._so_far]))
+        return
     periods = (
         [u.period for u in report.periods] if period is None else [report.usage(period).period]
     )

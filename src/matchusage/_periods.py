@@ -12,7 +12,7 @@ import attrs
 from dateutil.relativedelta import relativedelta
 
 from ._time import UTC, require_aware, to_micros
-from .exceptions import InvalidCycleError, InvalidPeriodError
+from .exceptions import InvalidCycleError, InvalidPeriodError, PeriodOutOfRangeError
 
 
 @attrs.frozen(order=True)
@@ -174,8 +174,8 @@ class BillingCycle:
         """The start of period *index*; period 0 starts at the anchor.
 
         Raises:
-            matchusage.exceptions.InvalidCycleError: The boundary falls outside
-                the years 1 to 9999 that a `datetime` can hold.
+            matchusage.exceptions.PeriodOutOfRangeError: The boundary falls
+                outside the years 1 to 9999 that a `datetime` can hold.
         """
         zone = self.timezone
         # A round trip through UTC resolves a skipped wall time (fold=0: moved
@@ -190,9 +190,19 @@ class BillingCycle:
                 wall += timedelta(weeks=index * self.every)
             return wall.replace(tzinfo=zone, fold=fold).astimezone(UTC).astimezone(zone)
         except (OverflowError, ValueError):
-            raise InvalidCycleError(
-                "BillingCycle", "index", index, "a period within the years 1 to 9999"
-            ) from None
+            raise PeriodOutOfRangeError(str(self), index, self._year_of(index)) from None
+
+    def _year_of(self, index: int) -> int:
+        """The year boundary *index* falls in, computed without dates (it may be out of range)."""
+        if self.unit is CycleUnit.MONTH:
+            return self.anchor.year + (self.anchor.month - 1 + index * self.every) // 12
+        days = self.anchor.toordinal() + index * self.every * 7
+        return (days * 400) // 146_097 + 1  # 146,097 days in 400 Gregorian years
+
+    def __str__(self) -> str:
+        unit = "month" if self.unit is CycleUnit.MONTH else "week"
+        length = f"1 {unit}" if self.every == 1 else f"{self.every} {unit}s"
+        return f"billing periods of {length} from {self.anchor.isoformat()}"
 
     def period(self, index: int) -> BillingPeriod:
         """Period number *index*: negative indexes lie before the anchor."""
@@ -202,8 +212,9 @@ class BillingCycle:
         """The index of the period that contains *instant*.
 
         Raises:
-            matchusage.exceptions.InvalidCycleError: *instant* is naive, or its
-                period falls outside the years 1 to 9999.
+            matchusage.exceptions.InvalidCycleError: *instant* is naive.
+            matchusage.exceptions.PeriodOutOfRangeError: Its period falls
+                outside the years 1 to 9999.
         """
         return self._index_of(instant, "BillingCycle", "instant")
 
@@ -235,12 +246,19 @@ class BillingCycle:
 
         A period ending exactly at *before* is closed; the period containing
         *before* is still open and is not included.
+
+        Raises:
+            matchusage.exceptions.PeriodOutOfRangeError: The oldest of them
+                would start before the year 1.
         """
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise InvalidCycleError(
                 "BillingCycle.closed_periods", "count", count, "a non-negative integer"
             )
         current = self._index_of(before, "BillingCycle.closed_periods", "before")
+        # The oldest boundary first: a count reaching before the year 1 is refused
+        # as such, whatever its size.
+        self.boundary(current - count)
         return list(itertools.islice(self._consecutive(current - count), count))
 
     def periods(self, start: datetime, end: datetime) -> Iterator[BillingPeriod]:

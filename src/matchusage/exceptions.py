@@ -28,6 +28,7 @@ __all__ = [
     "InvalidRecordError",
     "MatchUsageError",
     "PeriodNotClosedError",
+    "PeriodOutOfRangeError",
     "RepositoryError",
     "UnknownRecordError",
     "UsageConflictError",
@@ -80,6 +81,30 @@ class InvalidPeriodError(InvalidRecordError):
 
 class InvalidCycleError(InvalidRecordError):
     """A [`BillingCycle`][matchusage.BillingCycle] or organization setting is invalid."""
+
+
+class PeriodOutOfRangeError(InvalidCycleError):
+    """A billing period would start or end outside the years 1 to 9999 a date can hold.
+
+    Raised for a cycle whose periods are too long (``every=100000`` months), an
+    instant in the last or first period a cycle can express, or a report
+    reaching back too many periods.
+
+    Attributes:
+        index: The period's index in its cycle (0 starts at the anchor).
+        year: The year that boundary would fall in, outside 1 to 9999.
+    """
+
+    def __init__(self, cycle: str, index: int, year: int) -> None:
+        self.index = index
+        self.year = year
+        MatchUsageError.__init__(
+            self,
+            f"{cycle}: period {index} (period 0 starts at the anchor) would start in the "
+            f"year {year}; dates only go from the year 1 to 9999",
+        )
+        # The structured fields every InvalidRecordError carries.
+        self.record, self.field, self.value = cycle, "index", index
 
 
 class DuplicateMatchError(MatchUsageError, ValueError):

@@ -8,6 +8,7 @@ or from the bundled example organization (``--example``, or ``demo``).
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
@@ -15,21 +16,23 @@ from typing import NoReturn, TextIO, TypeVar
 
 from dateutil.parser import isoparse
 
-from .._explain import Explanation, explain
+from .._explain import Explanation
 from .._export import export_csv, export_jsonl
 from .._loading import load_directory
 from .._model import Organization, _zone
-from .._periods import BillingCycle, CycleUnit
+from .._periods import BillingCycle, BillingPeriod, CycleUnit
 from .._report import UsageReport, usage_report
 from .._source import OrganizationMatches
 from .._time import UTC, is_aware
-from ..exceptions import MatchUsageError
+from .._version import version
+from ..exceptions import MatchUsageError, PeriodOutOfRangeError
 from ..memory._repository import InMemoryRepository
 from ._example import EXAMPLE_NOW, example_repository
 from ._render import (
     Labels,
     current_json,
     explanations_json,
+    is_unicode,
     report_json,
     write_active_csv,
     write_active_table,
@@ -156,7 +159,7 @@ def _parents() -> dict[str, _Parser]:
     periods = _Parser(add_help=False)
     periods.add_argument(
         "--periods",
-        type=_integer(0, "non-negative"),
+        type=_integer(1, "positive"),
         default=6,
         metavar="N",
         help="closed periods to show (default: 6)",
@@ -171,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the command line (every subcommand has ``--help``)."""
     parser = _Parser(
         prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version()}", help="print the version"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = _parents()
@@ -198,14 +204,16 @@ def build_parser() -> argparse.ArgumentParser:
         periodic,
         ("csv", "json", "jsonl"),  # json and jsonl both mean JSON Lines
         help="the list of active users of each period, as CSV or JSON Lines",
-        description="The active users of the last closed periods (or of one period), one "
-        "row per period and user, as CSV (spreadsheet-safe) or JSON Lines.",
+        description="The active users of the last closed periods (or of one period, the "
+        "open one up to --now), one row per period and user, as CSV (spreadsheet-safe) or "
+        "JSON Lines.",
     )
     export.add_argument(
         "--period",
         type=_instant,
         metavar="INSTANT",
-        help="export only the (closed) period containing this instant",
+        help="export only the period containing this instant (the open one: its users "
+        "active so far, up to --now)",
     )
     export.add_argument(
         "-o", "--output", metavar="FILE", help="file to write (default: standard output)"
@@ -254,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 class _Context:
     """The organization, its data and the cycle and instant the command works with."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        # Bars and arrows fall back to ASCII where the output cannot encode them.
+        self.ascii_only = not is_unicode(out)
         example = args.command == "demo" or getattr(args, "example", False)
         self.repository: InMemoryRepository = (
             example_repository() if example else load_directory(args.data)
@@ -267,7 +277,7 @@ class _Context:
 
     def labels(self, report: UsageReport) -> Labels:
         periods = [u.period for u in report.periods] + [report.current.period]
-        return Labels(self.cycle.timezone, periods, self.programs)
+        return Labels(self.cycle.timezone, periods, self.programs, ascii_only=self.ascii_only)
 
     def report(self, periods: int) -> UsageReport:
         return usage_report(self.source, self.cycle, now=self.now, periods=periods)
@@ -301,7 +311,7 @@ def _title(context: _Context) -> str:
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
-    context = _Context(args)
+    context = _Context(args, out)
     report = context.report(args.periods)
     labels = context.labels(report)
     if args.format == "json":
@@ -314,7 +324,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _active(args: argparse.Namespace, out: TextIO) -> int:
-    context = _Context(args)
+    context = _Context(args, out)
     report = context.report(0)
     labels = context.labels(report)
     if args.format == "json":
@@ -327,54 +337,56 @@ def _active(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _closed_period_report(context: _Context, instant: datetime) -> UsageReport:
+def _one_period(context: _Context, instant: datetime) -> tuple[UsageReport, BillingPeriod]:
+    """The report that holds the period containing *instant*: closed, or open up to --now."""
     period = context.cycle.period_containing(instant)
+    if period.start > context.now:
+        raise _UsageError(f"the period {period} has not started at {context.now.isoformat()}")
     if period.end > context.now:
-        raise _UsageError(
-            f"the period {period} is not closed at {context.now.isoformat()}; "
-            "only closed periods are exported"
-        )
-    return usage_report(context.source, context.cycle, now=period.end, periods=1)
+        return context.report(0), period
+    return usage_report(context.source, context.cycle, now=period.end, periods=1), period
 
 
 def _export(args: argparse.Namespace, out: TextIO) -> int:
-    context = _Context(args)
+    context = _Context(args, out)
+    period: BillingPeriod | None = None
     if args.period is not None:
-        report = _closed_period_report(context, args.period)
+        report, period = _one_period(context, args.period)
+        is_open = period == report.current.period
+        exported = [report.current.users_so_far if is_open else report.usage(period).users]
     else:
         report = context.report(args.periods)
-    users = context.repository.users(sorted(frozenset().union(*(u.users for u in report.periods))))
+        exported = [u.users for u in report.periods]
+    users = context.repository.users(sorted(frozenset().union(*exported)))
     write = export_csv if args.format == "csv" else export_jsonl
     if args.output is None:
-        write(report, out, users=users)
+        write(report, out, period=period, users=users)
         return 0
     with open(args.output, "w", encoding="utf-8", newline="") as file:
-        count = write(report, file, users=users)
+        count = write(report, file, period=period, users=users)
     print(f"{count} rows written to {args.output}", file=sys.stderr)
     return 0
 
 
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
-    context = _Context(args)
+    context = _Context(args, out)
     user_id: str = args.user_id
     found: list[Explanation]
-    report = context.report(0 if args.period is not None else args.periods)
     if args.period is None:
+        report = context.report(args.periods)
         found = [report.explain(user_id, u.period) for u in report.periods]
     else:
-        period = context.cycle.period_containing(args.period)
-        if period == report.current.period:
-            found = [report.explain(user_id, period)]
-        elif period.start > context.now:
-            raise _UsageError(f"the period {period} has not started at {context.now.isoformat()}")
-        else:
-            found = [explain(context.source, user_id, period)]
+        report, period = _one_period(context, args.period)
+        found = [report.explain(user_id, period)]
     user = context.repository.users([user_id]).get(user_id)
     if user is None and not any(found):
         raise _UsageError(
             f"unknown user {user_id!r}: not in the users file and in no match of these periods"
         )
-    labels = Labels(context.cycle.timezone, [e.period for e in found], context.programs)
+    periods = [e.period for e in found]
+    labels = Labels(
+        context.cycle.timezone, periods, context.programs, ascii_only=context.ascii_only
+    )
     if args.format == "json":
         write_json(out, explanations_json(found, labels, user))
     elif args.format == "csv":
@@ -400,6 +412,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     standard error and return 2; ``--help`` returns 0.
     """
     out = sys.stdout if out is None else out
+    if isinstance(out, io.TextIOWrapper) and not is_unicode(out):
+        # A name in a script the console's code page lacks prints escaped, never crashes.
+        out.reconfigure(errors="backslashreplace")
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args, out)
@@ -409,6 +424,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if isinstance(error, BrokenPipeError):
             return 0
         message = str(error)
+        if isinstance(error, PeriodOutOfRangeError):
+            message += " (see --now, --periods, --anchor and --months)"
         if not message.startswith(PROG):
             message = f"{PROG}: error: {message}"
         print(message, file=sys.stderr)

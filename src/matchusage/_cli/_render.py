@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections.abc import Mapping, Sequence
@@ -34,13 +35,13 @@ def bar(value: int, maximum: int, width: int = BAR_WIDTH, *, ascii_only: bool = 
     return "█" * full + (_EIGHTHS[part - 1] if part else "")
 
 
-def _can_draw(out: TextIO) -> bool:
+def is_unicode(out: TextIO) -> bool:
+    """Whether *out* encodes all of Unicode (not so on cp1252 or ASCII streams)."""
     encoding = getattr(out, "encoding", None) or "utf-8"
     try:
-        "█▏".encode(encoding)
-    except (UnicodeEncodeError, LookupError):
+        return codecs.lookup(encoding).name.startswith("utf")
+    except LookupError:
         return False
-    return True
 
 
 def _fits_dates(instants: Sequence[datetime], zone: tzinfo) -> bool:
@@ -50,8 +51,17 @@ def _fits_dates(instants: Sequence[datetime], zone: tzinfo) -> bool:
 class Labels:
     """How instants and programs are written in one report's output."""
 
-    def __init__(self, zone: tzinfo, periods: Sequence[BillingPeriod], programs: Sequence[Program]):
+    def __init__(
+        self,
+        zone: tzinfo,
+        periods: Sequence[BillingPeriod],
+        programs: Sequence[Program],
+        *,
+        ascii_only: bool = False,
+    ):
         self.zone = zone
+        self.ascii_only = ascii_only
+        self.arrow = "->" if ascii_only else "→"
         bounds = [p.start for p in periods] + [p.end for p in periods]
         self.dates_only = _fits_dates(bounds, zone)
         self.names = {p.id: p.name or p.id for p in programs}
@@ -65,7 +75,7 @@ class Labels:
         return local.strftime("%Y-%m-%d" if self.dates_only else "%Y-%m-%d %H:%M")
 
     def period(self, period: BillingPeriod) -> str:
-        return f"{self.boundary(period.start)} → {self.boundary(period.end)}"
+        return f"{self.boundary(period.start)} {self.arrow} {self.boundary(period.end)}"
 
     def program(self, program_id: str) -> str:
         return self.names.get(program_id, program_id)
@@ -84,11 +94,8 @@ def _iso(value: datetime | None, zone: tzinfo) -> str | None:
     return None if value is None else value.astimezone(zone).isoformat()
 
 
-def write_report_table(
-    out: TextIO, report: UsageReport, title: str, labels: Labels, *, ascii_only: bool = False
-) -> None:
+def write_report_table(out: TextIO, report: UsageReport, title: str, labels: Labels) -> None:
     """The report as the terminal table: a bar per closed period, then the open period."""
-    ascii_only = ascii_only or not _can_draw(out)
     zone = labels.zone
     print(title, file=out)
     print(f"Figures at {report.at.astimezone(zone).isoformat()} ({zone})", file=out)
@@ -103,7 +110,7 @@ def write_report_table(
             print(
                 f"  {labels.period(usage.period):<{width}}  {usage.count:>6}"
                 f"  {_signed('+', len(usage.new)):>5}  {_signed('-', len(usage.dropped)):>7}"
-                f"  {bar(usage.count, top, ascii_only=ascii_only)}",
+                f"  {bar(usage.count, top, ascii_only=labels.ascii_only)}",
                 file=out,
             )
         last = report.periods[-1]
@@ -213,7 +220,8 @@ def report_json(report: UsageReport, labels: Labels, organization: str) -> dict[
 
 
 def write_json(out: TextIO, document: object) -> None:
-    json.dump(document, out, indent=2, ensure_ascii=False)
+    # \u escapes keep any name intact on a stream that cannot encode it.
+    json.dump(document, out, indent=2, ensure_ascii=not is_unicode(out))
     out.write("\n")
 
 
@@ -325,5 +333,6 @@ def write_explanations_table(
                 f"{'' if role is None else f' ({role})'}",
                 file=out,
             )
-            print(f"    match      {labels.instant(o.match.started_at)} → {ends}", file=out)
-            print(f"    in period  {labels.instant(o.start)} → {until}", file=out)
+            arrow = labels.arrow
+            print(f"    match      {labels.instant(o.match.started_at)} {arrow} {ends}", file=out)
+            print(f"    in period  {labels.instant(o.start)} {arrow} {until}", file=out)
