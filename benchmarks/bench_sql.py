@@ -37,7 +37,7 @@ import sqlalchemy as sa
 import matchusage
 from matchusage import BillingCycle, Organization, Program
 from matchusage.sql import SQLRepository
-from matchusage.sql._mapping import Instant
+from matchusage.sql._schema import Instant
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)

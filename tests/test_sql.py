@@ -110,7 +110,7 @@ def test_pushdown_equals_the_engine(
     zero-length and group matches, and users in both programs of ``o1``.
     """
     load(repository, records)
-    repository._values_rows = 0 if through_temporary_table else 1000
+    repository._pushdown.values_rows = 0 if through_temporary_table else 1000
     scope = [m for m in matches_of(records, "o1") if program is None or m.program_id == program]
     expected = matchusage.active_users_by_period(scope, periods)
 
@@ -141,7 +141,7 @@ def test_batch_equals_the_engine_for_every_organization(
 ) -> None:
     """Each organization's own closed periods (own anchor and zone), all in one statement."""
     load(repository, records)
-    repository._values_rows = 0 if through_temporary_table else 1000
+    repository._pushdown.values_rows = 0 if through_temporary_table else 1000
     organizations = [r for r in records if isinstance(r, Organization)]
     expected = {
         o.id: matchusage.active_users_by_period(

@@ -1,41 +1,35 @@
-"""The SQL match repository: reads an application's tables, counts inside the database."""
+"""The SQL match repository: the public class, its connections, reads and writes.
+
+Converting rows is `_rows`' job, building tables `_schema`'s, counting in the
+database `_pushdown`'s; this module ties them to an engine.
+"""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import groupby
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 import sqlalchemy as sa
 
-from .._model import Match, Organization, Program, Role, User
-from .._periods import BillingCycle, BillingPeriod, CycleUnit
+from .._model import Match, Organization, Program, User
+from .._periods import BillingPeriod
 from .._sweep import check_periods
-from .._time import UTC, is_aware, require_aware
-from ..exceptions import (
-    DuplicateMatchError,
-    InvalidCycleError,
-    InvalidMatchError,
-    InvalidRecordError,
-    UnknownRecordError,
-)
+from .._time import require_aware
+from ..exceptions import DuplicateMatchError, InvalidRecordError, UnknownRecordError
 from ._errors import database_errors
-from ._mapping import Instant, SchemaMapping, Tables, build_tables, sqlite_text_form
+from ._mapping import SchemaMapping
+from ._pushdown import Pushdown
+from ._rows import RowMapper
+from ._schema import Tables, build_tables
 
 Tally = TypeVar("Tally", bound=Mapping[str, Mapping[BillingPeriod, Any]])
 
 _CHUNK = 900
 """Ids per ``IN (...)`` list: well under every engine's bound-parameter limit."""
-
-_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu"})
-"""Zone names that mean UTC, for which a fixed zero offset anchor is the same cycle."""
-
-_NAIVE_HINT = "a timezone-aware instant (declare naive_utc=True if the column holds UTC)"
 
 Records = Organization | Program | User | Match
 
@@ -74,14 +68,14 @@ class SQLRepository:
     engine: sa.Engine
     mapping: SchemaMapping = attrs.field(factory=SchemaMapping)
     _tables: Tables = attrs.field(init=False)
+    _rows: RowMapper = attrs.field(init=False, repr=False)
+    _pushdown: Pushdown = attrs.field(init=False, repr=False)
     _columns_checked: bool = attrs.field(default=False, init=False, repr=False)
-    # Above this many (organization, period) rows the periods travel in a
-    # temporary table instead of a VALUES list, to stay under the engines'
-    # limits on bound parameters.
-    _values_rows: int = attrs.field(default=1000, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._tables = build_tables(self.mapping)
+        self._rows = RowMapper(self.mapping, self._tables)
+        self._pushdown = Pushdown(self.mapping, self._tables)
 
     # -- schema -------------------------------------------------------------------------
 
@@ -151,7 +145,7 @@ class SQLRepository:
             rows = connection.execute(
                 sa.select(table).order_by(table.c[self.mapping.organizations.id])
             )
-            return [self._organization(row._mapping) for row in rows]
+            return [self._rows.organization(row._mapping) for row in rows]
 
     def organization(self, organization_id: str) -> Organization:
         """One organization, by id.
@@ -160,7 +154,7 @@ class SQLRepository:
             matchusage.exceptions.UnknownRecordError: No organization has that id.
         """
         with self._reading("organization") as connection:
-            return self._organization(self._organization_row(connection, organization_id))
+            return self._rows.organization(self._organization_row(connection, organization_id))
 
     def _organization_row(self, connection: sa.Connection, organization_id: str) -> Any:
         table = self._tables.organizations
@@ -170,30 +164,6 @@ class SQLRepository:
         if row is None:
             raise UnknownRecordError(f"unknown organization {organization_id!r}")
         return row._mapping
-
-    def _organization(self, row: Mapping[Any, Any]) -> Organization:
-        o = self.mapping.organizations
-        table = self._tables.organizations
-        key = row[table.c[o.id]]
-        record = f"Organization {key!r}"
-        anchor, zone_name = row[table.c[o.cycle_anchor]], row[table.c[o.timezone]]
-        if not is_aware(anchor):
-            raise InvalidCycleError(record, o.cycle_anchor, anchor, _NAIVE_HINT)
-        try:
-            zone = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise InvalidCycleError(
-                record, o.timezone, zone_name, "an IANA time zone name"
-            ) from None
-        unit = row[table.c[o.cycle_unit]] if o.cycle_unit else CycleUnit.MONTH
-        try:
-            unit = CycleUnit(unit)
-        except ValueError:
-            raise InvalidCycleError(record, o.cycle_unit or "", unit, "'month' or 'week'") from None
-        every = row[table.c[o.cycle_every]] if o.cycle_every else 1
-        name = row[table.c[o.name]] if o.name else ""
-        cycle = BillingCycle(anchor.astimezone(zone), unit, every)
-        return Organization(id=key, name=name or "", timezone=zone_name, cycle=cycle)
 
     def programs(self, organization_id: str) -> list[Program]:
         """The programs of an organization, ordered by id.
@@ -206,11 +176,7 @@ class SQLRepository:
         with self._reading("programs") as connection:
             self._organization_row(connection, organization_id)
             return [
-                Program(
-                    id=row[0],
-                    organization_id=row[1],
-                    name=(row[2] if p.name else "") or "",
-                )
+                self._rows.program(row)
                 for row in connection.execute(
                     sa.select(*self._columns(table, p.id, p.organization_id, p.name))
                     .where(table.c[p.organization_id] == organization_id)
@@ -233,8 +199,9 @@ class SQLRepository:
         with self._reading("users") as connection:
             for chunk in _chunks(wanted):
                 rows = connection.execute(sa.select(*columns).where(table.c[u.id].in_(chunk)))
-                for key, name, email in rows:
-                    found[key] = User(id=key, name=name or "", email=email)
+                for row in rows:
+                    user = self._rows.user(row)
+                    found[user.id] = user
         return found
 
     def matches(
@@ -294,28 +261,7 @@ class SQLRepository:
             rows = connection.execute(statement).all()
             if not rows:
                 self._organization_row(connection, organization_id)
-        return [self._match(list(group)) for _, group in groupby(rows, key=lambda r: r.id)]
-
-    def _match(self, rows: list[Any]) -> Match:
-        first = rows[0]
-        for field, value in (("started_at", first.started_at), ("ended_at", first.ended_at)):
-            if value is not None and not is_aware(value):
-                raise InvalidMatchError(first.id, field, value, _NAIVE_HINT)
-        if self.mapping.participants is not None:
-            participants = [row.a for row in rows]
-            roles = {row.a: row.b for row in rows if row.b is not None}
-        else:
-            pair = ((first.a, Role.MENTOR), (first.b, Role.MENTEE))
-            roles = {user: role for user, role in pair if user is not None}
-            participants = list(roles)
-        return Match(
-            id=first.id,
-            program_id=first.program_id,
-            participants=participants,
-            started_at=first.started_at,
-            ended_at=first.ended_at,
-            roles=roles,
-        )
+        return [self._rows.match(list(group)) for _, group in groupby(rows, key=lambda r: r.id)]
 
     # -- writing ------------------------------------------------------------------------
 
@@ -346,10 +292,10 @@ class SQLRepository:
         programs: list[Program] = kinds[Program]
         matches: list[Match] = kinds[Match]
         rows = {
-            "organizations": [self._organization_values(o) for o in organizations],
-            "programs": [self._program_values(p) for p in programs],
-            "users": [self._user_values(u) for u in kinds[User]],
-            "matches": [self._match_values(m) for m in matches],
+            "organizations": [self._rows.organization_values(o) for o in organizations],
+            "programs": [self._rows.program_values(p) for p in programs],
+            "users": [self._rows.user_values(u) for u in kinds[User]],
+            "matches": [self._rows.match_values(m) for m in matches],
         }
         with self._writing("add") as connection:
             known_orgs = {o.id for o in organizations} | self._existing(
@@ -384,7 +330,7 @@ class SQLRepository:
             matchusage.exceptions.UnknownRecordError: The match's program is unknown.
             matchusage.exceptions.RepositoryError: The database failed.
         """
-        values = self._match_values(match)
+        values = self._rows.match_values(match)
         mm, t = self.mapping.matches, self._tables
         with self._writing("save_match") as connection:
             if not self._existing(connection, "programs", [match.program_id]):
@@ -406,83 +352,9 @@ class SQLRepository:
             found.update(connection.scalars(sa.select(column).where(column.in_(chunk))))
         return found
 
-    def _organization_values(self, organization: Organization) -> dict[str, Any]:
-        o = self.mapping.organizations
-        cycle = organization.cycle
-        record = f"Organization {organization.id!r}"
-        zone = cycle.timezone
-        utc = organization.timezone in _UTC_NAMES and cycle.anchor.utcoffset() == timedelta(0)
-        if getattr(zone, "key", None) != organization.timezone and not utc:
-            raise InvalidCycleError(
-                record, "cycle", cycle,
-                "a cycle anchored in the organization's time zone (a row keeps the anchor "
-                "instant and the zone name, not a fixed offset)",
-            )  # fmt: skip
-        again = cycle.anchor.astimezone(UTC).astimezone(zone)
-        if again.replace(tzinfo=None) != cycle.anchor.replace(tzinfo=None):
-            raise InvalidCycleError(
-                record, "cycle", cycle,
-                "an anchor at a wall time that exists in the zone (a skipped one would "
-                "not survive being stored as an instant)",
-            )  # fmt: skip
-        if o.cycle_unit is None and cycle.unit is not CycleUnit.MONTH:
-            raise InvalidCycleError(record, "cycle", cycle, "monthly (no cycle_unit column)")
-        if o.cycle_every is None and cycle.every != 1:
-            raise InvalidCycleError(record, "cycle", cycle, "one unit long (no cycle_every column)")
-        values = {o.id: organization.id, o.timezone: organization.timezone,
-                  o.cycle_anchor: cycle.anchor}  # fmt: skip
-        optional = {o.name: organization.name, o.cycle_unit: cycle.unit.value,
-                    o.cycle_every: cycle.every}  # fmt: skip
-        values.update({k: v for k, v in optional.items() if k is not None})
-        return values
-
-    def _program_values(self, program: Program) -> dict[str, Any]:
-        p = self.mapping.programs
-        values = {p.id: program.id, p.organization_id: program.organization_id}
-        if p.name:
-            values[p.name] = program.name
-        return values
-
-    def _user_values(self, user: User) -> dict[str, Any]:
-        u = self.mapping.users
-        values: dict[str, Any] = {u.id: user.id}
-        if u.name:
-            values[u.name] = user.name
-        if u.email:
-            values[u.email] = user.email
-        return values
-
-    def _match_values(self, match: Match) -> dict[str, Any]:
-        mm = self.mapping.matches
-        values = {mm.id: match.id, mm.program_id: match.program_id,
-                  mm.started_at: match.started_at, mm.ended_at: match.ended_at}  # fmt: skip
-        if mm.mentor is not None and mm.mentee is not None:
-            by_role = {match.role_of(user): user for user in match.participants}
-            if len(by_role) != len(match.participants) or set(by_role) - {Role.MENTOR, Role.MENTEE}:
-                raise InvalidMatchError(
-                    match.id,
-                    "participants",
-                    dict(match.roles),
-                    "at most one mentor and one mentee, each with its role "
-                    "(the matches table has mentor and mentee columns)",
-                )
-            values[mm.mentor] = by_role.get(Role.MENTOR)
-            values[mm.mentee] = by_role.get(Role.MENTEE)
-        return values
-
     def _insert_participants(self, connection: sa.Connection, matches: Sequence[Match]) -> None:
-        j = self.mapping.participants
-        if self._tables.participants is None or j is None:
-            return
-        rows = []
-        for match in matches:
-            for user in sorted(match.participants):
-                row: dict[str, str | None] = {j.match_id: match.id, j.user_id: user}
-                if j.role:
-                    role = match.role_of(user)
-                    row[j.role] = None if role is None else role.value
-                rows.append(row)
-        if rows:
+        rows = self._rows.participant_values(matches)
+        if rows and self._tables.participants is not None:
             connection.execute(self._tables.participants.insert(), rows)
 
     # -- counting in the database -------------------------------------------------------
@@ -513,7 +385,7 @@ class SQLRepository:
         """
         periods = check_periods(periods)
         with self._reading("count_active_users") as connection:
-            counts = self._count(connection, {organization_id: periods}, program_id)
+            counts = self._pushdown.count(connection, {organization_id: periods}, program_id)
             self._require_organizations(connection, counts)
         return counts.get(organization_id, {})
 
@@ -566,7 +438,7 @@ class SQLRepository:
             return
         with self._reading("active users") as connection:
             found = False
-            for _, period, user_id in self._users_rows(
+            for _, period, user_id in self._pushdown.users_rows(
                 connection, {organization_id: periods}, program_id
             ):
                 found = True
@@ -591,7 +463,7 @@ class SQLRepository:
             matchusage.exceptions.UnknownRecordError: An organization is unknown.
             matchusage.exceptions.RepositoryError: The database failed.
         """
-        return self._by_organization("count_by_organization", periods, self._count)
+        return self._by_organization("count_by_organization", periods, self._pushdown.count)
 
     def active_users_by_organization(
         self, periods: Mapping[str, Iterable[BillingPeriod]]
@@ -602,7 +474,8 @@ class SQLRepository:
             matchusage.exceptions.UnknownRecordError: An organization is unknown.
             matchusage.exceptions.RepositoryError: The database failed.
         """
-        return self._by_organization("active_users_by_organization", periods, self._collect)
+        collect = self._pushdown.collect
+        return self._by_organization("active_users_by_organization", periods, collect)
 
     def _by_organization(
         self,
@@ -643,7 +516,7 @@ class SQLRepository:
         """
         periods = self.closed_periods(before=before, count=count)
         with self._reading("count_closed_periods") as connection:
-            return self._count(connection, periods)
+            return self._pushdown.count(connection, periods)
 
     def active_users_closed_periods(
         self, *, before: datetime, count: int = 6
@@ -655,7 +528,7 @@ class SQLRepository:
         """
         periods = self.closed_periods(before=before, count=count)
         with self._reading("active_users_closed_periods") as connection:
-            return self._collect(connection, periods)
+            return self._pushdown.collect(connection, periods)
 
     def _require_organizations(
         self, connection: sa.Connection, found: Mapping[str, Mapping[BillingPeriod, Any]]
@@ -672,219 +545,3 @@ class SQLRepository:
             raise UnknownRecordError(f"unknown organization {missing.pop()!r}")
         if missing:
             raise UnknownRecordError(f"unknown organizations {sorted(missing)!r}")
-
-    def _collect(
-        self, connection: sa.Connection, periods: Mapping[str, Sequence[BillingPeriod]]
-    ) -> dict[str, dict[BillingPeriod, frozenset[str]]]:
-        found = {key: {period: set[str]() for period in value} for key, value in periods.items()}
-        for key, period, user_id in self._users_rows(connection, periods, None):
-            found[key][period].add(user_id)
-        return {
-            key: {period: frozenset(users) for period, users in value.items()}
-            for key, value in found.items()
-        }
-
-    def _count(
-        self,
-        connection: sa.Connection,
-        periods: Mapping[str, Sequence[BillingPeriod]],
-        program_id: str | None = None,
-    ) -> dict[str, dict[BillingPeriod, int]]:
-        counts = {key: dict.fromkeys(value, 0) for key, value in periods.items()}
-        with self._hits(connection, periods, program_id) as (hits, keys):
-            if hits is not None:
-                statement = sa.select(
-                    hits.c.k,
-                    sa.func.count(sa.distinct(hits.c.user_id)),
-                    *self._malformed_column(hits, sa.func.max),
-                )
-                rows = connection.execute(statement.group_by(hits.c.k)).all()
-                for k, number, *malformed in rows:
-                    self._reject_malformed(connection, malformed)
-                    key, period = keys[k]
-                    counts[key][period] = number
-        return counts
-
-    def _users_rows(
-        self,
-        connection: sa.Connection,
-        periods: Mapping[str, Sequence[BillingPeriod]],
-        program_id: str | None,
-    ) -> Iterator[tuple[str, BillingPeriod, str]]:
-        with self._hits(connection, periods, program_id) as (hits, keys):
-            if hits is None:
-                return
-            statement = (
-                sa.select(hits.c.k, hits.c.user_id, *self._malformed_column(hits))
-                .distinct()
-                .order_by(hits.c.k, hits.c.user_id)
-            )
-            # Per statement: Connection.execution_options() would change the connection.
-            rows = connection.execute(statement, execution_options={"yield_per": 10_000})
-            for k, user_id, *malformed in rows:
-                if any(malformed):
-                    rows.close()
-                    self._reject_malformed(connection, malformed)
-                key, period = keys[k]
-                yield key, period, user_id
-
-    @contextmanager
-    def _hits(
-        self,
-        connection: sa.Connection,
-        periods: Mapping[str, Sequence[BillingPeriod]],
-        program_id: str | None,
-    ) -> Iterator[tuple[sa.Subquery | None, list[tuple[str, BillingPeriod]]]]:
-        """The ``(k, user_id)`` rows of every user in a match overlapping period row *k*.
-
-        Yields the subquery (``None`` when there are no periods) and the
-        ``(organization id, period)`` each *k* stands for.
-        """
-        keys = list(dict.fromkeys((key, p) for key, value in periods.items() for p in value))
-        if not keys:
-            yield None, keys
-            return
-        instant = Instant(self.mapping.naive_utc)
-        columns: list[sa.ColumnClause[Any]] = [
-            sa.column("organization_id", sa.String),
-            sa.column("k", sa.Integer),
-            sa.column("period_start", instant),
-            sa.column("period_end", instant),
-        ]
-        rows = [(key, k, p.start, p.end) for k, (key, p) in enumerate(keys)]
-        temporary = None
-        source: sa.FromClause
-        if len(rows) <= self._values_rows:
-            source = sa.values(*columns, name="periods").data(rows).cte("periods")
-        else:
-            temporary = sa.Table(
-                f"matchusage_periods_{secrets.token_hex(6)}",
-                sa.MetaData(),
-                *(sa.Column(c.name, c.type) for c in columns),
-                prefixes=["TEMPORARY"],
-            )
-            temporary.create(connection)
-            names = [c.name for c in columns]
-            connection.execute(
-                temporary.insert(), [dict(zip(names, row, strict=True)) for row in rows]
-            )
-            source = temporary
-        try:
-            checked = connection.dialect.name == "sqlite"
-            yield self._hits_query(source, keys, program_id, checked), keys
-        finally:
-            if temporary is not None:
-                temporary.drop(connection)
-
-    def _hits_query(
-        self,
-        periods: sa.FromClause,
-        keys: Sequence[tuple[str, BillingPeriod]],
-        program_id: str | None,
-        check_text: bool,
-    ) -> sa.Subquery:
-        """The hits subquery; with *check_text*, a ``malformed`` column flags bad instants.
-
-        On SQLite instants are text and the overlap rule compares strings,
-        which is right only for the exact form the adapter writes. Each
-        candidate carries its match id in ``malformed`` when its text has
-        another form (a naive value where the mapping does not declare
-        ``naive_utc``, another offset, another layout), so that counting
-        refuses it instead of miscounting.
-        """
-        t, mm, pp = self._tables, self.mapping.matches, self.mapping.programs
-        m, g = t.matches, t.programs
-        started, ended = m.c[mm.started_at], m.c[mm.ended_at]
-        first, last = min(p.start for _, p in keys), max(p.end for _, p in keys)
-        # First the candidates: every (organization, start, end, user) of a
-        # match in the whole window, each match joined to its participants
-        # once. Ongoing and ended matches are read separately: without an OR,
-        # each half reads one range of the (program, ended_at, started_at)
-        # index. Zero-length matches overlap nothing and are left out here.
-        organizations = sa.select(periods.c.organization_id)
-        halves = [[ended.is_(None), started < last],
-                  [ended > first, started < last, ended > started]]  # fmt: skip
-        if program_id is not None:
-            halves = [[*half, m.c[mm.program_id] == program_id] for half in halves]
-        j = self.mapping.participants
-        users: list[tuple[sa.Column[Any], sa.Table | None, sa.Column[Any] | None]]
-        if t.participants is not None and j is not None:
-            users = [(t.participants.c[j.user_id], t.participants, t.participants.c[j.match_id])]
-        else:
-            assert mm.mentor is not None  # checked by SchemaMapping
-            assert mm.mentee is not None
-            users = [(m.c[mm.mentor], None, None), (m.c[mm.mentee], None, None)]
-        checks: list[sa.ColumnElement[Any]] = []
-        if check_text:
-            form = sqlite_text_form(self.mapping.naive_utc)
-            start_text, end_text = (
-                sa.type_coerce(started, sa.String),
-                sa.type_coerce(ended, sa.String),
-            )
-            bad = sa.or_(
-                start_text.not_like(form), sa.and_(ended.is_not(None), end_text.not_like(form))
-            )
-            checks.append(sa.case((bad, m.c[mm.id]), else_=sa.null()).label("malformed"))
-        selects = []
-        for half in halves:
-            joined = m.join(g, g.c[pp.id] == m.c[mm.program_id])
-            for user, table, match_id in users:
-                source = joined
-                if table is not None and match_id is not None:
-                    source = joined.join(table, match_id == m.c[mm.id])
-                selects.append(
-                    sa.select(
-                        g.c[pp.organization_id].label("organization_id"),
-                        started.label("started_at"),
-                        ended.label("ended_at"),
-                        user.label("user_id"),
-                        *checks,
-                    )
-                    .select_from(source)
-                    .where(g.c[pp.organization_id].in_(organizations), *half, user.is_not(None))
-                )
-        candidates = sa.union_all(*selects).subquery("candidates")
-        # Then each candidate meets the periods it overlaps by a positive amount.
-        overlap = sa.and_(
-            candidates.c.organization_id == periods.c.organization_id,
-            candidates.c.started_at < periods.c.period_end,
-            sa.or_(candidates.c.ended_at.is_(None), candidates.c.ended_at > periods.c.period_start),
-        )
-        malformed = [candidates.c.malformed] if check_text else []
-        return (
-            sa.select(periods.c.k, candidates.c.user_id, *malformed)
-            .select_from(periods.join(candidates, overlap))
-            .subquery("hits")
-        )
-
-    @staticmethod
-    def _malformed_column(
-        hits: sa.Subquery, aggregate: Callable[[Any], Any] | None = None
-    ) -> list[Any]:
-        """The hits' ``malformed`` column (aggregated), if the dialect has one."""
-        if "malformed" not in hits.c:
-            return []
-        column = hits.c.malformed
-        return [column if aggregate is None else aggregate(column)]
-
-    def _reject_malformed(self, connection: sa.Connection, malformed: Sequence[Any]) -> None:
-        """Raise for the first match id in *malformed*, naming its bad field and text."""
-        match_id = next((value for value in malformed if value is not None), None)
-        if match_id is None:
-            return
-        mm, m = self.mapping.matches, self._tables.matches
-        form = sqlite_text_form(self.mapping.naive_utc)
-        started, ended = (
-            sa.type_coerce(m.c[name], sa.String) for name in (mm.started_at, mm.ended_at)
-        )
-        row = connection.execute(
-            sa.select(started, ended, started.not_like(form)).where(m.c[mm.id] == match_id)
-        ).one()
-        field, value = ("started_at", row[0]) if row[2] else ("ended_at", row[1])
-        hint = "" if self.mapping.naive_utc else " (declare naive_utc=True if it holds naive UTC)"
-        raise InvalidMatchError(
-            match_id,
-            field,
-            value,
-            f"UTC text of the form 'YYYY-MM-DD HH:MM:SS.ffffff{form[26:]}'{hint}",
-        )

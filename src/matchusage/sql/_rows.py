@@ -1,0 +1,181 @@
+"""Row mapping: records to the mapped tables' rows and back, checked on the way in and out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from .._model import Match, Organization, Program, Role, User
+from .._periods import BillingCycle, CycleUnit
+from .._time import UTC, is_aware
+from ..exceptions import InvalidCycleError, InvalidMatchError
+from ._mapping import SchemaMapping
+from ._schema import Tables
+
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu"})
+"""Zone names that mean UTC, for which a fixed zero offset anchor is the same cycle."""
+
+_NAIVE_HINT = "a timezone-aware instant (declare naive_utc=True if the column holds UTC)"
+
+
+@attrs.frozen
+class RowMapper:
+    """Converts between matchusage's records and the rows of the mapped tables."""
+
+    mapping: SchemaMapping
+    tables: Tables
+
+    # -- rows to records ------------------------------------------------------------------
+
+    def organization(self, row: Mapping[Any, Any]) -> Organization:
+        """The organization of a row of the organizations table (all its columns)."""
+        o = self.mapping.organizations
+        table = self.tables.organizations
+        key = row[table.c[o.id]]
+        record = f"Organization {key!r}"
+        anchor, zone_name = row[table.c[o.cycle_anchor]], row[table.c[o.timezone]]
+        if not is_aware(anchor):
+            raise InvalidCycleError(record, o.cycle_anchor, anchor, _NAIVE_HINT)
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise InvalidCycleError(
+                record, o.timezone, zone_name, "an IANA time zone name"
+            ) from None
+        unit = row[table.c[o.cycle_unit]] if o.cycle_unit else CycleUnit.MONTH
+        try:
+            unit = CycleUnit(unit)
+        except ValueError:
+            raise InvalidCycleError(record, o.cycle_unit or "", unit, "'month' or 'week'") from None
+        every = row[table.c[o.cycle_every]] if o.cycle_every else 1
+        name = row[table.c[o.name]] if o.name else ""
+        cycle = BillingCycle(anchor.astimezone(zone), unit, every)
+        return Organization(id=key, name=name or "", timezone=zone_name, cycle=cycle)
+
+    @staticmethod
+    def program(row: Sequence[Any]) -> Program:
+        """The program of an ``(id, organization_id, name)`` row."""
+        key, organization_id, name = row
+        return Program(id=key, organization_id=organization_id, name=name or "")
+
+    @staticmethod
+    def user(row: Sequence[Any]) -> User:
+        """The user of an ``(id, name, email)`` row."""
+        key, name, email = row
+        return User(id=key, name=name or "", email=email)
+
+    def match(self, rows: Sequence[Any]) -> Match:
+        """The match of its ``(id, program_id, started_at, ended_at, a, b)`` rows.
+
+        With a participants table, each row is a participant: *a* the user,
+        *b* the role. With mentor and mentee columns, one row: *a* the
+        mentor, *b* the mentee.
+        """
+        first = rows[0]
+        for field, value in (("started_at", first.started_at), ("ended_at", first.ended_at)):
+            if value is not None and not is_aware(value):
+                raise InvalidMatchError(first.id, field, value, _NAIVE_HINT)
+        if self.mapping.participants is not None:
+            participants = [row.a for row in rows]
+            roles = {row.a: row.b for row in rows if row.b is not None}
+        else:
+            pair = ((first.a, Role.MENTOR), (first.b, Role.MENTEE))
+            roles = {user: role for user, role in pair if user is not None}
+            participants = list(roles)
+        return Match(
+            id=first.id,
+            program_id=first.program_id,
+            participants=participants,
+            started_at=first.started_at,
+            ended_at=first.ended_at,
+            roles=roles,
+        )
+
+    # -- records to rows ------------------------------------------------------------------
+
+    def organization_values(self, organization: Organization) -> dict[str, Any]:
+        """The row of *organization*, refusing a cycle a row cannot keep."""
+        o = self.mapping.organizations
+        cycle = organization.cycle
+        record = f"Organization {organization.id!r}"
+        zone = cycle.timezone
+        utc = organization.timezone in _UTC_NAMES and cycle.anchor.utcoffset() == timedelta(0)
+        if getattr(zone, "key", None) != organization.timezone and not utc:
+            raise InvalidCycleError(
+                record, "cycle", cycle,
+                "a cycle anchored in the organization's time zone (a row keeps the anchor "
+                "instant and the zone name, not a fixed offset)",
+            )  # fmt: skip
+        again = cycle.anchor.astimezone(UTC).astimezone(zone)
+        if again.replace(tzinfo=None) != cycle.anchor.replace(tzinfo=None):
+            raise InvalidCycleError(
+                record, "cycle", cycle,
+                "an anchor at a wall time that exists in the zone (a skipped one would "
+                "not survive being stored as an instant)",
+            )  # fmt: skip
+        if o.cycle_unit is None and cycle.unit is not CycleUnit.MONTH:
+            raise InvalidCycleError(record, "cycle", cycle, "monthly (no cycle_unit column)")
+        if o.cycle_every is None and cycle.every != 1:
+            raise InvalidCycleError(record, "cycle", cycle, "one unit long (no cycle_every column)")
+        values = {o.id: organization.id, o.timezone: organization.timezone,
+                  o.cycle_anchor: cycle.anchor}  # fmt: skip
+        optional = {o.name: organization.name, o.cycle_unit: cycle.unit.value,
+                    o.cycle_every: cycle.every}  # fmt: skip
+        values.update({k: v for k, v in optional.items() if k is not None})
+        return values
+
+    def program_values(self, program: Program) -> dict[str, Any]:
+        """The row of *program*."""
+        p = self.mapping.programs
+        values = {p.id: program.id, p.organization_id: program.organization_id}
+        if p.name:
+            values[p.name] = program.name
+        return values
+
+    def user_values(self, user: User) -> dict[str, Any]:
+        """The row of *user*."""
+        u = self.mapping.users
+        values: dict[str, Any] = {u.id: user.id}
+        if u.name:
+            values[u.name] = user.name
+        if u.email:
+            values[u.email] = user.email
+        return values
+
+    def match_values(self, match: Match) -> dict[str, Any]:
+        """The row of *match* in the matches table (with its pair, in that layout)."""
+        mm = self.mapping.matches
+        values = {mm.id: match.id, mm.program_id: match.program_id,
+                  mm.started_at: match.started_at, mm.ended_at: match.ended_at}  # fmt: skip
+        if mm.mentor is not None and mm.mentee is not None:
+            by_role = {match.role_of(user): user for user in match.participants}
+            if len(by_role) != len(match.participants) or set(by_role) - {Role.MENTOR, Role.MENTEE}:
+                raise InvalidMatchError(
+                    match.id,
+                    "participants",
+                    dict(match.roles),
+                    "at most one mentor and one mentee, each with its role "
+                    "(the matches table has mentor and mentee columns)",
+                )
+            values[mm.mentor] = by_role.get(Role.MENTOR)
+            values[mm.mentee] = by_role.get(Role.MENTEE)
+        return values
+
+    def participant_values(self, matches: Sequence[Match]) -> list[dict[str, Any]]:
+        """The participants table's rows of *matches* (none in the mentor/mentee layout)."""
+        j = self.mapping.participants
+        if j is None:
+            return []
+        rows = []
+        for match in matches:
+            for user in sorted(match.participants):
+                row: dict[str, str | None] = {j.match_id: match.id, j.user_id: user}
+                if j.role:
+                    role = match.role_of(user)
+                    row[j.role] = None if role is None else role.value
+                rows.append(row)
+        return rows
