@@ -109,13 +109,14 @@ def test_export_csv_to_stdout_reads_back_as_the_active_users() -> None:
     assert "User 001" == next(row["name"] for row in rows if row["user_id"] == "u001")
 
 
-def test_export_one_period_as_json_lines_to_a_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("output", ["json", "jsonl"])
+def test_export_one_period_as_json_lines_to_a_file(tmp_path: Path, output: str) -> None:
     target = tmp_path / "march.jsonl"
     run(
         "export",
         "--example",
         "--format",
-        "json",
+        output,
         "--period",
         "2025-03-01T00:00Z",
         "-o",
@@ -182,9 +183,11 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
         pytest.param(["report", "--example", "--now", "soon"], "'soon'", id="bad-now"),
         pytest.param(["report", "--example", "--periods", "-1"], "'-1'", id="periods"),
         pytest.param(["report", "--example", "--months", "0"], "'0'", id="months"),
+        pytest.param(["report", "--example", "--anchor", "soon"], "'soon'", id="anchor"),
         pytest.param(["report", "--example", "--timezone", "Mars/Base"], "Mars/Base", id="zone"),
         pytest.param(["report", "--example", "--format", "xml"], "'xml'", id="format"),
         pytest.param(["report", "--data", "/nonexistent"], "existing directory", id="no-dir"),
+        pytest.param(["explain", "--example"], "required: USER_ID", id="no-user"),
         pytest.param(["explain", "nobody", "--example"], "unknown user 'nobody'", id="user"),
         pytest.param(
             ["export", "--example", "--period", "2027-06-01T00:00Z"], "not started", id="future"
@@ -220,11 +223,13 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
 def test_errors_are_one_line_and_exit_2(
     argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert 2 == main(argv, out=io.StringIO())
+    out = io.StringIO()
+    assert 2 == main(argv, out=out)
     err = capsys.readouterr().err
     assert 1 == len(err.splitlines()), err
     assert err.startswith("matchusage")
     assert words in err
+    assert "" == out.getvalue()
 
 
 def test_bad_input_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -238,6 +243,18 @@ def test_bad_input_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "4 bad values in" in line
     assert "matches.csv, line 2: 'started_at'" in line
     assert "matches.csv, line 3: 'participants'" in line
+
+
+def test_an_organization_file_that_is_not_utf8_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("programs.csv", "matches.csv"):
+        (tmp_path / name).write_text((DATA / name).read_text())
+    (tmp_path / "organization.json").write_bytes(b"\xff\xfe{}")
+
+    assert 2 == main(["report", "--data", str(tmp_path)], out=io.StringIO())
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "organization.json: 'encoding'" in line
 
 
 @given(st.integers(0, 1000), st.integers(1, 1000))

@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import example, given, settings
@@ -53,6 +57,12 @@ def read_csv(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
+def csv_text(report: UsageReport, **options: Any) -> str:
+    out = io.StringIO(newline="")
+    export_csv(report, out, **options)
+    return out.getvalue()
+
+
 def test_csv_export_named_example() -> None:
     report = usage_report(MATCHES, CYCLE, now=NOW, periods=2)
     out = io.StringIO(newline="")
@@ -86,6 +96,70 @@ def test_csv_export_named_example() -> None:
         bob_march["email"],
         bob_march["active_until"],
     )
+
+
+def test_the_columns_are_the_documented_ones() -> None:
+    """The columns, in order, are those the Exports page's column table documents."""
+    page = (Path(__file__).parents[1] / "docs" / "exports.md").read_text(encoding="utf-8")
+    table = page.split("| column | value |", 1)[1].split("\n\n", 1)[0]
+    documented = re.findall(r"`(\w+)`", "".join(re.findall(r"^\| (`.*?) \|", table, re.M)))
+
+    assert tuple(documented) == EXPORT_COLUMNS
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def test_instants_are_written_in_the_cycles_zone_whatever_the_match_zone() -> None:
+    """Bounds carry the zone's offset (EST, then EDT); match instants are converted to it."""
+    cycle = BillingCycle.monthly(datetime(2024, 1, 31, tzinfo=NEW_YORK))
+    # Started 2024-03-15 14:00 UTC, ended 2024-03-20 03:00 UTC: in New York, EDT.
+    found = Match(
+        "m1", "p1", {"ann"}, datetime(2024, 3, 15, 14, tzinfo=UTC), at(3, 20) + timedelta(hours=3)
+    )
+    report = usage_report([found], cycle, now=datetime(2024, 4, 1, tzinfo=NEW_YORK), periods=1)
+    (row,) = read_csv(csv_text(report))
+
+    assert (
+        "2024-02-29T00:00:00-05:00",
+        "2024-03-31T00:00:00-04:00",
+        "2024-03-15T10:00:00-04:00",
+        "2024-03-19T23:00:00-04:00",
+    ) == (row["period_start"], row["period_end"], row["active_from"], row["active_until"])
+
+
+def test_the_output_does_not_depend_on_the_order_of_the_matches() -> None:
+    report = usage_report(MATCHES, CYCLE, now=NOW, periods=2)
+    again = usage_report(list(reversed(MATCHES)), CYCLE, now=NOW, periods=2)
+
+    assert csv_text(report) == csv_text(again)
+    out, out_again = io.StringIO(), io.StringIO()
+    export_jsonl(report, out)
+    export_jsonl(again, out_again)
+    assert out.getvalue() == out_again.getvalue()
+
+
+@pytest.mark.parametrize(
+    "first", ["=", "+", "-", "@", "\t", "\r"], ids=["eq", "plus", "minus", "at", "tab", "cr"]
+)
+@pytest.mark.parametrize("column", ["user_id", "name", "email", "programs", "match_ids"])
+def test_every_dangerous_first_character_is_neutralised_in_every_column(
+    first: str, column: str
+) -> None:
+    hostile = f'{first}HYPERLINK("http://evil","x")'
+    values = {key: hostile if key == column else key for key in ("user_id", "name", "email")}
+    person = User(values["user_id"], values["name"], values["email"])
+    found = Match(
+        hostile if column == "match_ids" else "m1",
+        hostile if column == "programs" else "p1",
+        [person.id],
+        at(3, 2),
+    )
+    report = usage_report([found], CYCLE, now=NOW, periods=1)
+    (row,) = read_csv(csv_text(report, users={person.id: person}))
+
+    assert "'" + hostile == row[column]
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row.values())
 
 
 def test_jsonl_export_of_one_period() -> None:
@@ -284,20 +358,21 @@ def test_neutralise_table(cell: str, expected: str) -> None:
     assert expected == neutralise(cell)
 
 
-class RecordingFile(io.StringIO):
-    """A text file that remembers how many times it was written to."""
+class WriteOnly:
+    """A text sink with nothing but ``write``: exports must stream into it."""
 
-    writes = 0
+    def __init__(self) -> None:
+        self.writes = 0
 
     def write(self, text: str) -> int:
         self.writes += 1
-        return super().write(text)
+        return len(text)
 
 
 @pytest.mark.parametrize("export", [export_csv, export_jsonl], ids=["csv", "jsonl"])
 def test_exports_stream_row_by_row(export: object) -> None:
     report = usage_report(MATCHES, CYCLE, now=NOW, periods=2)
-    out = RecordingFile()
+    out = WriteOnly()
     count = export(report, out)  # type: ignore[operator]
     assert count <= out.writes
     rows = export_rows(report)

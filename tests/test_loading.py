@@ -227,6 +227,21 @@ def test_duplicate_users_and_programs() -> None:
         load_programs(stream("id\np1\np1\n", "programs.csv"), "org")
 
 
+def test_an_oversized_csv_cell_is_an_input_error() -> None:
+    text = "id,name,email\nann,Ann,\nbob," + "x" * 200_000 + ",\n"
+    with pytest.raises(InvalidInputError) as info:
+        load_users(stream(text, "users.csv"))
+    assert [(3, "csv")] == [(e.line, e.field) for e in info.value.errors]
+
+
+def test_an_organization_file_that_is_not_utf8_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "organization.json"
+    path.write_bytes(b'{"id": "org", "name": "\xff"}')
+    with pytest.raises(InvalidInputError) as info:
+        load_organization(path)
+    assert [(None, "encoding", b"\xff")] == [(e.line, e.field, e.value) for e in info.value.errors]
+
+
 def test_unknown_suffix_needs_a_format() -> None:
     with pytest.raises(InvalidInputError, match="'format'"):
         load_users(stream("id\nann\n", "users.txt"))

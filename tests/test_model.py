@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +41,7 @@ def make(**changes: Any) -> Match:
     [
         ({"started_at": NAIVE}, "started_at"),
         ({"ended_at": NAIVE}, "ended_at"),
+        ({"started_at": pendulum.naive(2024, 1, 1)}, "started_at"),
         ({"ended_at": T0 - timedelta(microseconds=1)}, "ended_at"),
         ({"participants": set()}, "participants"),
         ({"participants": "ann"}, "participants"),
@@ -55,6 +57,7 @@ def make(**changes: Any) -> Match:
     ids=[
         "naive-start",
         "naive-end",
+        "naive-pendulum-start",
         "end-before-start",
         "no-participants",
         "participants-a-string",
@@ -91,13 +94,27 @@ def test_naive_message_shows_the_value() -> None:
         make(started_at=NAIVE)
 
     assert repr(NAIVE) in str(info.value)
+    assert NAIVE.isoformat() in str(info.value)
     assert "timezone-aware" in str(info.value)
 
 
-def test_participants_are_a_frozenset() -> None:
-    match = make(participants=["ann", "bob", "ann"])
+@pytest.mark.parametrize(
+    "collect",
+    [list, tuple, set, frozenset, iter, lambda ids: (user for user in ids)],
+    ids=["list", "tuple", "set", "frozenset", "iterator", "generator"],
+)
+def test_participants_are_a_frozenset(collect: Callable[[list[str]], Any]) -> None:
+    match = make(participants=collect(["ann", "bob", "ann"]))
 
     assert frozenset({"ann", "bob"}) == match.participants
+
+
+def test_matches_are_equal_by_instants_even_in_a_repeated_hour() -> None:
+    # 01:30 on 2024-11-03 happens twice in New York; fold=0 is the first one (EDT).
+    first = datetime(2024, 11, 3, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+
+    assert make(started_at=first) == make(started_at=first.astimezone(timezone.utc))
+    assert make(started_at=first) != make(started_at=first.replace(fold=1))
 
 
 def test_zero_length_match_is_valid() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -13,12 +14,21 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from matchusage import BillingCycle, BillingPeriod, CycleUnit
-from matchusage.exceptions import InvalidCycleError, InvalidPeriodError, PeriodOutOfRangeError
+from matchusage.exceptions import (
+    InvalidCycleError,
+    InvalidPeriodError,
+    InvalidRecordError,
+    PeriodOutOfRangeError,
+)
 from matchusage.testing import strategies as mst
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+LONDON = ZoneInfo("Europe/London")
+SYDNEY = ZoneInfo("Australia/Sydney")
 LORD_HOWE = ZoneInfo("Australia/Lord_Howe")
+MICROSECOND = timedelta(microseconds=1)
 
 
 def utc(*args: int) -> datetime:
@@ -63,43 +73,102 @@ class TestBillingPeriod:
 
         assert [early, late] == sorted([late, early])
 
+    @pytest.mark.parametrize(
+        "repeated",
+        [
+            datetime(2024, 11, 3, 1, 30, tzinfo=NEW_YORK),
+            datetime(2024, 10, 27, 1, 30, tzinfo=LONDON),
+            datetime(2024, 4, 7, 2, 30, tzinfo=SYDNEY),
+            datetime(2024, 4, 7, 1, 45, tzinfo=LORD_HOWE),
+        ],
+        ids=["new-york", "london", "sydney", "lord-howe"],
+    )
+    def test_equal_by_instants_even_in_a_repeated_hour(self, repeated: datetime) -> None:
+        """A weekly cycle starting in each zone's repeated hour: fold=1 is another instant."""
+        local = BillingCycle.weekly(repeated).period(0)
+        same = BillingPeriod(local.start.astimezone(UTC), local.end.astimezone(UTC))
+        shifted = BillingPeriod(local.start.replace(fold=1), local.end)
+
+        assert local == same
+        assert hash(local) == hash(same)
+        assert local != shifted
+        assert [local, shifted] == sorted([shifted, local])
+
 
 def starts(cycle: BillingCycle, first: int, count: int) -> list[str]:
     return [cycle.boundary(k).isoformat() for k in range(first, first + count)]
 
 
-class TestMonthEnds:
-    def test_anchor_on_31st_clamps_without_drift(self) -> None:
-        cycle = BillingCycle.monthly(utc(2024, 1, 31))
+@pytest.mark.parametrize(
+    ("cycle", "first", "expected"),
+    [
+        (
+            BillingCycle.monthly(utc(2024, 1, 31)),
+            -2,
+            ["2023-11-30", "2023-12-31", "2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"],
+        ),
+        (BillingCycle.monthly(utc(2023, 1, 31)), 0, ["2023-01-31", "2023-02-28", "2023-03-31"]),
+        (BillingCycle.monthly(utc(2024, 1, 30)), 0, ["2024-01-30", "2024-02-29", "2024-03-30"]),
+        (BillingCycle.monthly(utc(2023, 1, 29)), 0, ["2023-01-29", "2023-02-28", "2023-03-29"]),
+        (BillingCycle.monthly(utc(2024, 1, 29)), 0, ["2024-01-29", "2024-02-29", "2024-03-29"]),
+        (BillingCycle.monthly(utc(2023, 2, 28)), -1, ["2023-01-28", "2023-02-28", "2023-03-28"]),
+        (
+            BillingCycle.monthly(utc(2023, 8, 31), every=3),
+            0,
+            ["2023-08-31", "2023-11-30", "2024-02-29", "2024-05-31"],
+        ),
+        (
+            BillingCycle.monthly(utc(2023, 11, 30), every=3),
+            -1,
+            ["2023-08-30", "2023-11-30", "2024-02-29", "2024-05-30"],
+        ),
+        (
+            BillingCycle.monthly(utc(2024, 8, 31), every=6),
+            -1,
+            ["2024-02-29", "2024-08-31", "2025-02-28", "2025-08-31", "2026-02-28"],
+        ),
+        (
+            BillingCycle.yearly(utc(2024, 2, 29)),
+            -1,
+            ["2023-02-28", "2024-02-29", "2025-02-28", "2026-02-28", "2027-02-28", "2028-02-29"],
+        ),
+        (BillingCycle.weekly(utc(2024, 2, 26)), -1, ["2024-02-19", "2024-02-26", "2024-03-04"]),
+        (
+            BillingCycle.weekly(utc(2024, 2, 26), every=2),
+            -1,
+            ["2024-02-12", "2024-02-26", "2024-03-11", "2024-03-25"],
+        ),
+    ],
+    ids=[
+        "31st-leap",
+        "31st-common",
+        "30th",
+        "29th-common",
+        "29th-leap",
+        "feb-28-stays",
+        "quarterly-31st",
+        "quarterly-30th",
+        "semiannual-31st",
+        "yearly-feb-29",
+        "weekly",
+        "biweekly",
+    ],
+)
+def test_boundaries_follow_the_anchor_and_clamp_at_month_ends(
+    cycle: BillingCycle, first: int, expected: list[str]
+) -> None:
+    assert [f"{day}T00:00:00+00:00" for day in expected] == starts(cycle, first, len(expected))
 
-        assert [
-            "2024-01-31T00:00:00+00:00",
-            "2024-02-29T00:00:00+00:00",
-            "2024-03-31T00:00:00+00:00",
-            "2024-04-30T00:00:00+00:00",
-            "2024-05-31T00:00:00+00:00",
-        ] == starts(cycle, 0, 5)
-        assert "2025-02-28T00:00:00+00:00" == cycle.boundary(13).isoformat()
 
-    def test_anchor_on_feb_28_stays_on_the_28th(self) -> None:
-        cycle = BillingCycle.monthly(utc(2023, 2, 28))
+def test_cycles_take_the_anchor_by_keyword() -> None:
+    anchor = utc(2024, 1, 31)
 
-        assert ["2023-02-28", "2023-03-28", "2023-04-28"] == [s[:10] for s in starts(cycle, 0, 3)]
+    assert BillingCycle.monthly(anchor, every=1) == BillingCycle.monthly(anchor=anchor)
+    assert BillingCycle.yearly(anchor=anchor).period(0) == BillingPeriod(anchor, utc(2025, 1, 31))
+    assert BillingCycle.weekly(anchor=anchor).period(0).duration == timedelta(weeks=1)
 
-    def test_quarterly_from_the_31st(self) -> None:
-        cycle = BillingCycle.monthly(utc(2023, 8, 31), every=3)
 
-        assert ["2023-08-31", "2023-11-30", "2024-02-29", "2024-05-31"] == [
-            s[:10] for s in starts(cycle, 0, 4)
-        ]
-
-    def test_yearly_from_feb_29(self) -> None:
-        cycle = BillingCycle.yearly(utc(2024, 2, 29))
-
-        assert ["2024-02-29", "2025-02-28", "2026-02-28", "2027-02-28", "2028-02-29"] == [
-            s[:10] for s in starts(cycle, 0, 5)
-        ]
-
+class TestPeriodContaining:
     def test_instants_before_the_anchor_get_earlier_periods(self) -> None:
         cycle = BillingCycle.monthly(utc(2024, 3, 31))
 
@@ -130,25 +199,61 @@ class TestTimeZones:
         ] == starts(cycle, 2, 2)
         assert timedelta(days=31, hours=-1) == cycle.period(2).duration
 
-    def test_skipped_wall_time_moves_forward_by_the_gap(self) -> None:
-        """Berlin skips 02:00-03:00 on 2024-03-31: 02:30 becomes 03:30 CEST."""
-        cycle = BillingCycle.monthly(datetime(2024, 1, 31, 2, 30, tzinfo=BERLIN))
+    @pytest.mark.parametrize(
+        ("zone", "anchor", "index", "expected"),
+        [
+            (NEW_YORK, (2024, 1, 10, 2, 30), 2, "2024-03-10T03:30:00-04:00"),
+            (NEW_YORK, (2024, 1, 3, 1, 30), 10, "2024-11-03T01:30:00-04:00"),
+            (NEW_YORK, (2024, 1, 1, 0, 0), 3, "2024-04-01T00:00:00-04:00"),
+            (LONDON, (2024, 1, 31, 1, 30), 2, "2024-03-31T02:30:00+01:00"),
+            (LONDON, (2024, 1, 27, 1, 30), 9, "2024-10-27T01:30:00+01:00"),
+            (BERLIN, (2024, 1, 31, 2, 30), 2, "2024-03-31T03:30:00+02:00"),
+            (BERLIN, (2024, 1, 31, 2, 30), 3, "2024-04-30T02:30:00+02:00"),
+            (BERLIN, (2024, 9, 27, 2, 30), 1, "2024-10-27T02:30:00+02:00"),
+            (SYDNEY, (2024, 1, 6, 2, 30), 9, "2024-10-06T03:30:00+11:00"),
+            (SYDNEY, (2024, 1, 7, 2, 30), 3, "2024-04-07T02:30:00+11:00"),
+            (LORD_HOWE, (2024, 1, 6, 2, 15), 9, "2024-10-06T02:45:00+11:00"),
+            (LORD_HOWE, (2024, 1, 7, 1, 45), 3, "2024-04-07T01:45:00+11:00"),
+            (LORD_HOWE, (2024, 1, 7, 1, 45), 4, "2024-05-07T01:45:00+10:30"),
+        ],
+        ids=[
+            "new-york-skipped",
+            "new-york-repeated",
+            "new-york-midnight",
+            "london-skipped",
+            "london-repeated",
+            "berlin-skipped",
+            "berlin-after-the-skip",
+            "berlin-repeated",
+            "sydney-skipped",
+            "sydney-repeated",
+            "lord-howe-skipped-half-hour",
+            "lord-howe-repeated-half-hour",
+            "lord-howe-after-the-change",
+        ],
+    )
+    def test_a_skipped_wall_time_moves_forward_a_repeated_one_takes_the_first(
+        self, zone: ZoneInfo, anchor: tuple[int, ...], index: int, expected: str
+    ) -> None:
+        cycle = BillingCycle.monthly(datetime(*anchor, tzinfo=zone))  # type: ignore[misc]
 
-        assert "2024-03-31T03:30:00+02:00" == cycle.boundary(2).isoformat()
-        assert "2024-04-30T02:30:00+02:00" == cycle.boundary(3).isoformat()
+        assert expected == cycle.boundary(index).isoformat()
+        # The same cycle from a pendulum anchor gives the same instants (compared in UTC:
+        # datetimes of two zones never compare equal inside a repeated hour).
+        same = BillingCycle.monthly(pendulum.datetime(*anchor, tz=zone.key))
+        assert cycle.boundary(index).astimezone(UTC) == same.boundary(index).astimezone(UTC)
 
-    def test_repeated_wall_time_takes_the_first_occurrence(self) -> None:
-        """Berlin repeats 02:00-03:00 on 2024-10-27."""
-        cycle = BillingCycle.monthly(datetime(2024, 9, 27, 2, 30, tzinfo=BERLIN))
+    def test_a_monthly_period_across_dst_is_an_hour_shorter_or_longer(self) -> None:
+        cycle = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=NEW_YORK))
 
-        assert "2024-10-27T02:30:00+02:00" == cycle.boundary(1).isoformat()
+        assert timedelta(days=31, hours=-1) == cycle.period(2).duration  # March
+        assert timedelta(days=30, hours=1) == cycle.period(10).duration  # November
 
-    def test_half_hour_dst_zone(self) -> None:
-        """Lord Howe moves its clocks by 30 minutes: 02:00 -> 02:30 on 2024-10-06."""
-        cycle = BillingCycle.monthly(datetime(2024, 9, 6, 2, 15, tzinfo=LORD_HOWE))
+    def test_weekly_periods_keep_the_weekday_and_time_across_dst(self) -> None:
+        cycle = BillingCycle.weekly(datetime(2024, 3, 4, 9, tzinfo=NEW_YORK))
 
-        assert "2024-10-06T02:45:00+11:00" == cycle.boundary(1).isoformat()
-        assert cycle.period(0).end == cycle.period(1).start
+        assert "2024-03-11T09:00:00-04:00" == cycle.boundary(1).isoformat()
+        assert timedelta(hours=167) == cycle.period(0).duration
 
     def test_pendulum_anchor_resolves_repeated_times_like_stdlib(self) -> None:
         """pendulum sets fold=1 everywhere; boundaries on a repeated time still take the first."""
@@ -205,17 +310,68 @@ class TestClosedPeriods:
 
         assert [BillingPeriod(utc(2024, 6, 15), utc(2024, 7, 15))] == closed
 
+    def test_a_microsecond_earlier_it_is_still_open(self) -> None:
+        closed = self.cycle.closed_periods(before=utc(2024, 7, 15) - MICROSECOND, count=1)
+
+        assert [BillingPeriod(utc(2024, 5, 15), utc(2024, 6, 15))] == closed
+
+    def test_across_dst(self) -> None:
+        cycle = BillingCycle.monthly(datetime(2024, 1, 31, tzinfo=LONDON))
+        closed = cycle.closed_periods(before=datetime(2024, 4, 30, tzinfo=LONDON), count=2)
+
+        assert [
+            ("2024-02-29T00:00:00+00:00", "2024-03-31T00:00:00+00:00"),
+            ("2024-03-31T00:00:00+00:00", "2024-04-30T00:00:00+01:00"),
+        ] == [(p.start.isoformat(), p.end.isoformat()) for p in closed]
+
     def test_count_zero_and_bad_counts(self) -> None:
         assert [] == self.cycle.closed_periods(before=utc(2024, 7, 15), count=0)
         with pytest.raises(InvalidCycleError, match="'count'"):
             self.cycle.closed_periods(before=utc(2024, 7, 15), count=-1)
 
     def test_periods_between_two_instants(self) -> None:
-        periods = list(self.cycle.periods_between(utc(2024, 2, 1), utc(2024, 4, 15)))
+        periods = list(self.cycle.periods(utc(2024, 2, 1), utc(2024, 4, 15)))
 
         assert ["2024-01-15", "2024-02-15", "2024-03-15"] == [
             p.start.date().isoformat() for p in periods
         ]
+        assert periods == list(self.cycle.periods_between(utc(2024, 2, 1), utc(2024, 4, 15)))
+        assert [self.cycle.period(1)] == list(
+            self.cycle.periods(utc(2024, 2, 15), utc(2024, 3, 15))
+        )
+
+
+def test_the_period_of_an_instant_ending_beyond_9999_is_a_cycle_error() -> None:
+    cycle = BillingCycle.monthly(utc(2024, 1, 31))
+
+    with pytest.raises(InvalidCycleError):
+        cycle.period_containing(datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5))))
+
+
+@pytest.mark.parametrize(
+    ("build", "field", "value"),
+    [
+        (lambda: BillingCycle.monthly(utc(2024, 1, 1), every=0), "every", 0),
+        (lambda: BillingCycle.monthly(utc(2024, 1, 1), every=-3), "every", -3),
+        (lambda: BillingCycle.weekly(utc(2024, 1, 1), every=0), "every", 0),
+        (
+            lambda: BillingCycle.monthly(utc(2024, 1, 1)).closed_periods(
+                before=utc(2024, 5, 1), count=-1
+            ),
+            "count",
+            -1,
+        ),
+    ],
+    ids=["every-zero", "every-negative", "weekly-every-zero", "count-negative"],
+)
+def test_bad_counts_are_rejected_naming_field_and_value(
+    build: Callable[[], object], field: str, value: int
+) -> None:
+    with pytest.raises(InvalidRecordError) as info:
+        build()
+
+    assert (field, value) == (info.value.field, info.value.value)
+    assert f"(got {value})" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -239,6 +395,9 @@ def test_bad_cycles_are_rejected(build: object, field: str) -> None:
 
 @given(mst.billing_cycles(), st.integers(-40, 40))
 @example(BillingCycle.monthly(datetime(2024, 1, 31, 2, 30, tzinfo=BERLIN)), 2)
+@example(BillingCycle.monthly(datetime(2024, 2, 29, 1, 45, tzinfo=LORD_HOWE), every=3), -1)
+@example(BillingCycle.monthly(datetime(2024, 1, 30, 2, 30, tzinfo=SYDNEY), every=6), 1)
+@example(BillingCycle.yearly(datetime(2023, 3, 28, 23, tzinfo=NEW_YORK)), -13)
 def test_consecutive_periods_tile(cycle: BillingCycle, k: int) -> None:
     """Each period ends exactly where the next starts and contains its own start."""
     period, following = cycle.period(k), cycle.period(k + 1)
@@ -251,6 +410,8 @@ def test_consecutive_periods_tile(cycle: BillingCycle, k: int) -> None:
 
 
 @given(mst.billing_cycles(), st.integers(-40, 40))
+@example(BillingCycle.monthly(datetime(2024, 1, 31, tzinfo=LONDON)), 13)
+@example(BillingCycle.weekly(datetime(2024, 1, 30, 2, 30, tzinfo=LORD_HOWE)), 40)
 def test_boundaries_never_drift_from_the_anchor(cycle: BillingCycle, k: int) -> None:
     """Boundary k falls on the anchor's (clamped) day k intervals later, at its local time."""
     anchor = cycle.anchor

@@ -233,6 +233,35 @@ def test_current_figures_are_distinct() -> None:
     assert {"p1": {"fay"}, "p2": {"ann", "cyd"}} == current.current_users_by_program
 
 
+def test_default_is_six_closed_periods() -> None:
+    report = usage_report([], CYCLE, now=NOW)
+
+    assert CYCLE.closed_periods(before=NOW, count=6) == [u.period for u in report.periods]
+
+
+def test_now_exactly_on_a_boundary_closes_the_period_ending_there() -> None:
+    report = usage_report([], CYCLE, now=at(5, 1), periods=2)
+
+    assert [at(4, 1), at(5, 1)] == [u.period.end for u in report.periods]
+    assert at(5, 1) == report.current.period.start
+
+
+def test_a_match_ending_exactly_now_is_active_so_far_but_not_current() -> None:
+    current = usage_report([match("e", {"yan"}, at(5, 2), NOW)], CYCLE, now=NOW).current
+
+    assert (frozenset({"yan"}), frozenset(), {}) == (
+        current.users_so_far,
+        current.current_users,
+        dict(current.current_matches),
+    )
+
+
+def test_a_report_reads_an_iterator_of_matches_once() -> None:
+    matches = [match("m1", {"a", "b"}, at(1, 5)), match("m2", {"c"}, at(4, 20))]
+
+    assert usage_report(matches, CYCLE, now=NOW) == usage_report(iter(matches), CYCLE, now=NOW)
+
+
 def test_usage_looks_up_a_closed_period() -> None:
     report = usage_report([], CYCLE, now=NOW, periods=2)
     assert report.periods[1] == report.usage(period(4))

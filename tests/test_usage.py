@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -21,8 +21,10 @@ from matchusage import (
     active_users_by_period,
     current_active_matches,
     current_active_users,
+    explain,
+    usage_report,
 )
-from matchusage.exceptions import DuplicateMatchError, InvalidRecordError
+from matchusage.exceptions import DuplicateMatchError
 from matchusage.memory import InMemoryRepository
 from matchusage.testing import oracle
 from matchusage.testing import strategies as mst
@@ -61,6 +63,11 @@ class TestSpecExamples:
 
         assert frozenset({"mentor", "x", "y"}) == active_users(matches, PERIOD)
 
+    def test_a_group_match_counts_every_participant_once(self) -> None:
+        matches = [match("g1", {"mentor", "a", "b", "c"}, 0), match("m1", {"mentor", "a"}, 1)]
+
+        assert 4 == len(active_users(matches, PERIOD))
+
     def test_a_user_in_two_programs_counts_once(self) -> None:
         matches = [
             match("m1", {"ann", "bob"}, 0, program="p1"),
@@ -84,64 +91,94 @@ class TestSpecExamples:
         assert frozenset({"ann", "cyd"}) == active_users(matches, following)
 
 
+MICROSECOND = timedelta(microseconds=1)
+START, END = PERIOD.start, PERIOD.end
+
+
 @pytest.mark.parametrize(
-    ("start", "end", "active"),
+    ("started_at", "ended_at", "active"),
     [
-        (0, 10, False),
-        (20, 30, False),
-        (0, None, True),
-        (25, None, False),
-        (19, 19, False),
-        (12, 12, False),
-        (10, 10, False),
-        (9, 11, True),
-        (19, 25, True),
-        (12, 13, True),
-        (0, 40, True),
+        (day(0), START, False),
+        (END, day(40), False),
+        (END, None, False),
+        (day(12), day(12), False),
+        (START, START, False),
+        (day(0), START + MICROSECOND, True),
+        (END - MICROSECOND, None, True),
+        (END - MICROSECOND, day(21), True),
+        (START, END, True),
+        (day(12), day(13), True),
+        (day(0), day(40), True),
+        (day(0), None, True),
+        (day(0), day(15), True),
     ],
     ids=[
-        "ends-at-period-start",
-        "starts-at-period-end",
-        "ongoing-from-before",
-        "ongoing-starting-after",
+        "ends-exactly-at-start",
+        "starts-exactly-at-end",
+        "ongoing-from-the-end",
         "zero-length-inside",
-        "zero-length-mid",
         "zero-length-at-start",
-        "overlaps-start",
-        "overlaps-end",
+        "one-microsecond-in",
+        "last-microsecond-ongoing",
+        "last-microsecond-then-ends",
+        "exactly-the-period",
         "inside",
-        "spans-whole-period",
+        "covers-the-period",
+        "ongoing-from-before",
+        "ends-mid-period",
     ],
 )
-def test_boundaries(start: int, end: int | None, active: bool) -> None:
-    """A positive overlap counts; touching a boundary or zero length does not."""
-    assert active == bool(active_users([match("m", {"u"}, start, end)], PERIOD))
+def test_a_match_counts_when_it_overlaps_by_a_positive_amount(
+    started_at: datetime, ended_at: datetime | None, active: bool
+) -> None:
+    found = Match("m1", "p", {"ann", "bob"}, started_at, ended_at)
+
+    assert (found.participants if active else frozenset()) == active_users([found], PERIOD)
 
 
-def test_one_microsecond_of_overlap_counts() -> None:
-    tiny = Match(
-        id="m",
-        program_id="p",
-        participants={"u"},
-        started_at=day(20) - timedelta(microseconds=1),
-        ended_at=day(21),
-    )
-
-    assert frozenset({"u"}) == active_users([tiny], PERIOD)
+TWINS = [match("dup", {"ann"}, 12), match("dup", {"bob"}, 0, 5)]
 
 
-def test_duplicate_match_ids_are_rejected() -> None:
-    matches = [match("m1", {"a"}, 0), match("m2", {"b"}, 0), match("m1", {"c"}, 50)]
-
-    with pytest.raises(DuplicateMatchError, match="'m1'") as info:
-        active_users(matches, PERIOD)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: active_users(TWINS, PERIOD),
+        lambda: active_users_by_period(TWINS, [PERIOD]),
+        lambda: current_active_matches(TWINS, at=day(13)),
+        lambda: current_active_users(TWINS, at=day(13)),
+        lambda: usage_report(TWINS, BillingCycle.monthly(day(0)), now=day(90)),
+        lambda: explain(TWINS, "ann", PERIOD),
+        lambda: active_users([TWINS[0], TWINS[0]], PERIOD),
+    ],
+    ids=[
+        "active-users",
+        "by-period",
+        "current-matches",
+        "current-users",
+        "usage-report",
+        "explain",
+        "same-object-twice",
+    ],
+)
+def test_duplicate_match_ids_in_one_computation_are_an_error(call: Callable[[], object]) -> None:
+    with pytest.raises(DuplicateMatchError) as info:
+        call()
 
     assert isinstance(info.value, ValueError)
-    assert "m1" == info.value.match_id
+    assert "dup" == info.value.match_id
+    assert "'dup'" in str(info.value)
 
 
 def test_no_periods_is_an_empty_result() -> None:
     assert {} == active_users_by_period([match("m", {"u"}, 0)], [])
+
+
+def test_active_users_by_period_keeps_the_given_periods_in_order() -> None:
+    periods = BillingCycle.weekly(day(0)).closed_periods(before=day(60), count=4)[::-1]
+    found = active_users_by_period([match("m", {"u"}, 0)], periods)
+
+    assert periods == list(found)
+    assert all(isinstance(users, frozenset) for users in found.values())
 
 
 def test_accepts_any_iterable_once() -> None:
@@ -173,13 +210,29 @@ class TestCurrent:
             self.matches, at=day(12), program_id="q"
         )
 
-    def test_naive_instant_is_rejected(self) -> None:
-        with pytest.raises(InvalidRecordError, match="'at'"):
-            current_active_matches(self.matches, at=datetime(2024, 1, 1))
 
-    def test_duplicates_are_rejected(self) -> None:
-        with pytest.raises(DuplicateMatchError):
-            current_active_matches([*self.matches, match("m1", {"x"}, 0)], at=day(1))
+NOW = day(12) + timedelta(hours=12)
+CURRENT_CASES = {
+    "started-now": (NOW, None, True),
+    "ends-now": (day(1), NOW, False),
+    "ends-a-microsecond-later": (day(1), NOW + MICROSECOND, True),
+    "starts-in-the-future": (NOW + MICROSECOND, None, False),
+    "ongoing": (day(-400), None, True),
+    "zero-length-now": (NOW, NOW, False),
+    "ended-before": (day(0), day(5), False),
+}
+
+
+@pytest.mark.parametrize(
+    ("started_at", "ended_at", "current"), list(CURRENT_CASES.values()), ids=list(CURRENT_CASES)
+)
+def test_a_match_is_current_when_started_and_not_ended(
+    started_at: datetime, ended_at: datetime | None, current: bool
+) -> None:
+    found = Match("m1", "p", {"ann", "bob"}, started_at, ended_at)
+
+    assert ([found] if current else []) == current_active_matches([found], at=NOW)
+    assert (found.participants if current else frozenset()) == current_active_users([found], at=NOW)
 
 
 @given(mst.match_lists(), st.lists(mst.billing_periods(), max_size=6))
