@@ -150,7 +150,8 @@ class TestInMemoryProviderMeetsTheContract(BillingProviderContract):
     @pytest.fixture
     def provider(self, organization_id: str) -> BillingProvider:
         provider = InMemoryBillingProvider(clock=lambda: at(6))
-        provider.subscribe(organization_id, Plan("Team", "4.00", "EUR"))
+        details = BillingDetails("Contract GmbH", "billing@contract.example")
+        provider.subscribe(organization_id, Plan("Team", "4.00", "EUR"), billing_details=details)
         return provider
 
     def pay(self, provider: BillingProvider, organization_id: str, invoice_number: str) -> None:

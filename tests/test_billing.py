@@ -155,3 +155,30 @@ def test_document_repr_hides_the_bytes() -> None:
     document = InvoiceDocument("invoice", "INV-1", b"x" * 2000, "text/plain", "INV-1.txt")
     assert "<2000 bytes>" in repr(document)
     assert "xxxx" not in repr(document)
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: Address("Main St 1\nBox 3", "Berlin", "10115", "DE"), "line1"),
+        (lambda: Address("Main St 1", "Berlin", "10115\x00", "DE"), "postal_code"),
+        (lambda: Address("Main St 1", "Berlin", "10115", "DE", region=7), "region"),
+        (lambda: BillingDetails("Acme\r\nBcc: x@y", "a@b.example"), "name"),
+        (lambda: BillingDetails("Acme", "a@b.example", shipping_name="Ops"), "shipping_address"),
+    ],
+    ids=["newline", "nul", "not-text", "header-injection", "name-without-address"],
+)
+def test_addresses_and_names_are_single_lines(make: object, field: str) -> None:
+    with pytest.raises(InvalidRecordError) as raised:
+        make()  # type: ignore[operator]
+    assert field == raised.value.field
+
+
+def test_shipping_goes_to_the_billed_name_unless_named() -> None:
+    address = Address("Dock Rd 2", "Hamburg", "20457", "DE")
+    details = BillingDetails("Acme GmbH", "billing@acme.example")
+    shipped = details.with_shipping(address)
+    assert ("Acme GmbH", None) == (shipped.shipping_name, shipped.shipping_phone)
+    named = details.with_shipping(address, name="Lager", phone="+49 40 1")
+    assert ("Lager", "+49 40 1") == (named.shipping_name, named.shipping_phone)
+    assert details == named.with_shipping(None)

@@ -51,12 +51,16 @@ class TestInMemoryBillingProvider(BillingProviderContract):
     @pytest.fixture(params=list(DocumentFormat), ids=lambda f: f.value)
     def provider(self, request: pytest.FixtureRequest, organization_id: str) -> BillingProvider:
         billing = InMemoryBillingProvider(clock=lambda: NOW, document_format=request.param)
-        billing.subscribe(organization_id, PLAN)
+        billing.subscribe(organization_id, PLAN, billing_details=DETAILS)
         return billing
 
     def pay(self, provider: BillingProvider, organization_id: str, invoice_number: str) -> None:
         assert isinstance(provider, InMemoryBillingProvider)
         provider.mark_paid(organization_id, invoice_number, at=NOW + timedelta(days=1))
+
+    def payment_method_id(self, provider: BillingProvider, organization_id: str) -> str:
+        assert isinstance(provider, InMemoryBillingProvider)
+        return provider.tokenize_payment_method(PaymentMethod("mastercard", "4444", 3, 2031))
 
 
 def test_invoice_prices_the_quantity_with_the_plan() -> None:
@@ -209,3 +213,33 @@ def test_usage_reports_per_organization() -> None:
     billing.report_usage("globex", JANUARY, 2, idempotency_key="g")
     assert [2] == [r.quantity for r in billing.usage_reports("globex")]
     assert 2 == len(billing.usage_reports())
+
+
+def test_admin_changes_need_billing_details_first() -> None:
+    billing = InMemoryBillingProvider(clock=lambda: NOW)
+    billing.subscribe("acme", PLAN)
+    address = Address("Hauptstraße 1", "Berlin", "10115", "DE")
+    with pytest.raises(InvalidRecordError, match="billing_details"):
+        billing.update_billing_address("acme", address)
+    with pytest.raises(InvalidRecordError, match="billing_details"):
+        billing.update_shipping("acme", address)
+    assert billing.billing_details("acme") is None
+
+
+def test_an_address_change_leaves_issued_invoices_addressed_as_they_were() -> None:
+    billing = provider()
+    billing.report_usage("acme", JANUARY, 2, idempotency_key="k")
+    billing.update_billing_address("acme", Address("Neue Allee 9", "Potsdam", "14467", "DE"))
+    [invoice] = billing.invoices("acme")
+    text = billing.invoice_document("acme", invoice.number, DocumentKind.INVOICE).content.decode()
+    assert ("Hauptstraße 1" in text, "Neue Allee 9" in text) == (True, False)
+
+
+def test_tokenized_payment_methods_are_distinct_and_checked() -> None:
+    billing = provider()
+    first = billing.tokenize_payment_method(PaymentMethod("visa", "1111", 1, 2030))
+    second = billing.tokenize_payment_method(PaymentMethod("amex", "0005", 2, 2031))
+    assert first != second
+    assert PaymentMethod("amex", "0005", 2, 2031) == billing.update_payment_method("acme", second)
+    with pytest.raises(InvalidRecordError, match="method"):
+        billing.tokenize_payment_method("4242424242424242")  # type: ignore[arg-type]

@@ -14,8 +14,10 @@ except ValueError:  # or matchusage.exceptions.MatchUsageError
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 __all__ = [
+    "BillingProviderError",
     "CorruptSnapshotError",
     "DocumentUnavailableError",
     "DuplicateMatchError",
@@ -27,8 +29,12 @@ __all__ = [
     "InvalidPeriodError",
     "InvalidRecordError",
     "MatchUsageError",
+    "PaymentDeclinedError",
     "PeriodNotClosedError",
     "PeriodOutOfRangeError",
+    "ProviderAuthenticationError",
+    "ProviderRequestError",
+    "ProviderUnavailableError",
     "RepositoryError",
     "UnknownRecordError",
     "UsageConflictError",
@@ -253,3 +259,79 @@ class RepositoryError(MatchUsageError, RuntimeError):
     error is kept as ``__cause__``. A failed write is rolled back whole; a
     failed read returns nothing.
     """
+
+
+class BillingProviderError(MatchUsageError, RuntimeError):
+    """A billing service (such as Stripe) refused or failed a request.
+
+    The subclasses say what went wrong; the service's own error is kept as
+    ``__cause__``. Quote *request_id* to the service's support: it finds the
+    request in their logs.
+
+    Attributes:
+        provider: Which service, e.g. ``"stripe"``.
+        request_id: The service's id of the failed request, if it answered.
+        http_status: The HTTP status of the answer, if there was one.
+        code: The service's error code, e.g. ``"card_declined"``, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.request_id = request_id
+        self.http_status = http_status
+        self.code = code
+        known = (("code", code), ("request", request_id))
+        facts = [f"{label} {value}" for label, value in known if value]
+        super().__init__(f"{provider}: {message}" + (f" ({', '.join(facts)})" if facts else ""))
+
+
+class PaymentDeclinedError(BillingProviderError):
+    """The service declined a payment method (e.g. a card declined when attached or charged).
+
+    Attributes:
+        decline_code: The issuer's reason, e.g. ``"insufficient_funds"``, if given.
+    """
+
+    def __init__(self, message: str, *, decline_code: str | None = None, **facts: Any) -> None:
+        self.decline_code = decline_code
+        super().__init__(message, **facts)
+
+
+class ProviderUnavailableError(BillingProviderError):
+    """The service could not be reached or asked to slow down, and retrying did not help.
+
+    Transient: running the same operation again later is safe (reporting
+    usage is exactly-once per idempotency key), which is what the next
+    [`billing_run`][matchusage.billing.billing_run] does.
+
+    Attributes:
+        reason: ``"network"``, ``"rate_limited"`` or ``"server_error"``.
+    """
+
+    def __init__(self, message: str, *, reason: str, **facts: Any) -> None:
+        self.reason = reason
+        super().__init__(message, **facts)
+
+
+class ProviderAuthenticationError(BillingProviderError):
+    """The service refused the credentials (a wrong, revoked or under-privileged API key)."""
+
+
+class ProviderRequestError(BillingProviderError, ValueError):
+    """The service refused a request as invalid: a value it does not accept, or a wrong state.
+
+    Attributes:
+        param: The request parameter the service names, if it names one.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None, **facts: Any) -> None:
+        self.param = param
+        super().__init__(message, **facts)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ._periods import BillingPeriod
     from .billing._snapshots import UsageSnapshot
     from .billing._values import (
+        Address,
         BillingDetails,
         DocumentKind,
         Invoice,
@@ -109,7 +110,11 @@ class BillingProvider(Protocol):
 
     Every method raises
     [`UnknownRecordError`][matchusage.exceptions.UnknownRecordError] for an
-    organization the provider has no customer for.
+    organization the provider has no customer for. The three ``update_*``
+    methods are the admin changes the billing portal offers; each validates
+    its input the same way in every provider (bad input raises
+    [`InvalidRecordError`][matchusage.exceptions.InvalidRecordError] and
+    changes nothing) and returns what the portal shows afterwards.
     """
 
     def plan(self, organization_id: str) -> Plan:
@@ -138,6 +143,53 @@ class BillingProvider(Protocol):
                 invoice with that number.
             matchusage.exceptions.DocumentUnavailableError: The document does
                 not exist (yet): the receipt of an unpaid invoice.
+        """
+        ...
+
+    def update_payment_method(self, organization_id: str, payment_method_id: str) -> PaymentMethod:
+        """Make a payment method the default for future invoices; return it as the portal shows it.
+
+        Card numbers never pass through matchusage: *payment_method_id* is the
+        provider's reference to a method its own secure form collected (with
+        Stripe, a PaymentMethod id such as ``"pm_..."`` from Stripe.js).
+
+        Raises:
+            matchusage.exceptions.InvalidRecordError: *payment_method_id* is
+                not a non-empty, single-line string.
+            matchusage.exceptions.UnknownRecordError: The provider has no such
+                payment method.
+            matchusage.exceptions.PaymentDeclinedError: The provider refused the method.
+        """
+        ...
+
+    def update_billing_address(
+        self, organization_id: str, address: Address | None
+    ) -> BillingDetails:
+        """Replace the billing address (``None`` removes it); return the new details.
+
+        Raises:
+            matchusage.exceptions.InvalidRecordError: *address* is not an
+                [`Address`][matchusage.billing.Address] or ``None``, or the
+                organization has no billing details (name and email) yet.
+        """
+        ...
+
+    def update_shipping(
+        self,
+        organization_id: str,
+        address: Address | None,
+        *,
+        name: str | None = None,
+        phone: str | None = None,
+    ) -> BillingDetails:
+        """Replace the shipping information (``None`` removes it); return the new details.
+
+        The recipient *name* defaults to the billed name; *phone* is optional.
+        See [`BillingDetails.with_shipping`][matchusage.billing.BillingDetails.with_shipping].
+
+        Raises:
+            matchusage.exceptions.InvalidRecordError: A bad address, name or
+                phone, or the organization has no billing details yet.
         """
         ...
 

@@ -40,6 +40,22 @@ def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: object
         _text(instance, attribute, value)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _one_line(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Printed on invoices and sent to billing services: one line, no control characters."""
+    if not isinstance(value, str) or _CONTROL.search(value):
+        raise InvalidRecordError(
+            _name(instance), attribute.name, value, "one line of text without control characters"
+        )
+
+
+def _optional_one_line(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _one_line(instance, attribute, value)
+
+
 def _aware(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if not is_aware(value):
         raise InvalidRecordError(
@@ -184,12 +200,12 @@ class Address:
         region: Optional state or region.
     """
 
-    line1: str = attrs.field(validator=_text)
-    city: str = attrs.field(validator=_text)
-    postal_code: str
+    line1: str = attrs.field(validator=[_text, _one_line])
+    city: str = attrs.field(validator=[_text, _one_line])
+    postal_code: str = attrs.field(validator=_one_line)
     country: str = attrs.field()
-    line2: str = ""
-    region: str = ""
+    line2: str = attrs.field(default="", validator=_one_line)
+    region: str = attrs.field(default="", validator=_one_line)
 
     @country.validator
     def _check_country(self, attribute: attrs.Attribute[str], value: object) -> None:
@@ -219,29 +235,86 @@ class BillingDetails:
         address: The billing address.
         shipping_address: The shipping address, if different from the billing one.
         tax_id: VAT number or other tax id, if any.
+        shipping_name: Who receives shipments, when a shipping address is set.
+        shipping_phone: A phone number for the shipping address, if any.
     """
 
-    name: str = attrs.field(validator=_text)
+    name: str = attrs.field(validator=[_text, _one_line])
     email: str = attrs.field()
     address: Address | None = attrs.field(default=None, validator=_optional_address)
     shipping_address: Address | None = attrs.field(default=None, validator=_optional_address)
-    tax_id: str | None = attrs.field(default=None, validator=_optional_text)
+    tax_id: str | None = attrs.field(default=None, validator=[_optional_text, _optional_one_line])
+    shipping_name: str | None = attrs.field(
+        default=None, validator=[_optional_text, _optional_one_line]
+    )
+    shipping_phone: str | None = attrs.field(
+        default=None, validator=[_optional_text, _optional_one_line]
+    )
 
     @email.validator
     def _check_email(self, attribute: attrs.Attribute[str], value: object) -> None:
         if not isinstance(value, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
             raise InvalidRecordError("BillingDetails", "email", value, "an email address")
+        _one_line(self, attribute, value)
+
+    def __attrs_post_init__(self) -> None:
+        if self.shipping_address is None and (self.shipping_name or self.shipping_phone):
+            raise InvalidRecordError(
+                "BillingDetails",
+                "shipping_address",
+                None,
+                "given when a shipping name or phone is (there is nowhere to ship)",
+            )
+
+    def with_address(self, address: Address | None) -> BillingDetails:
+        """These details with another billing address (``None`` removes it)."""
+        if address is not None and not isinstance(address, Address):
+            raise InvalidRecordError("BillingDetails", "address", address, "an Address or None")
+        return attrs.evolve(self, address=address)
+
+    def with_shipping(
+        self, address: Address | None, *, name: str | None = None, phone: str | None = None
+    ) -> BillingDetails:
+        """These details shipping to *address* (``None`` removes the shipping information).
+
+        The recipient defaults to the billed *name*, as billing services do.
+        """
+        if address is None:
+            if name is not None or phone is not None:
+                raise InvalidRecordError(
+                    "BillingDetails",
+                    "shipping_address",
+                    None,
+                    "an Address when a name or phone is given",
+                )
+            return attrs.evolve(
+                self, shipping_address=None, shipping_name=None, shipping_phone=None
+            )
+        if not isinstance(address, Address):
+            raise InvalidRecordError(
+                "BillingDetails", "shipping_address", address, "an Address or None"
+            )
+        return attrs.evolve(
+            self,
+            shipping_address=address,
+            shipping_name=self.name if name is None else name,
+            shipping_phone=phone or None,
+        )
 
 
 class InvoiceStatus(str, enum.Enum):
-    """Where an invoice stands."""
+    """Where an invoice stands (the statuses billing services such as Stripe use)."""
 
+    DRAFT = "draft"
+    """Being prepared: not issued yet, so not owed yet."""
     OPEN = "open"
     """Issued and awaiting payment."""
     PAID = "paid"
     """Paid: its receipt can be downloaded."""
     VOID = "void"
     """Cancelled; it is not owed."""
+    UNCOLLECTIBLE = "uncollectible"
+    """Issued but written off as unlikely to be paid; it can still be paid."""
 
 
 class DocumentKind(str, enum.Enum):

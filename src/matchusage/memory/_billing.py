@@ -10,8 +10,10 @@ import attrs
 
 from .._periods import BillingPeriod
 from .._time import UTC, require_aware
+from ..billing._changes import details_to_change, payment_method_reference
 from ..billing._documents import DocumentFormat, render_document
 from ..billing._values import (
+    Address,
     BillingDetails,
     DocumentKind,
     Invoice,
@@ -76,6 +78,7 @@ class InMemoryBillingProvider:
     _customers: dict[str, _Customer] = attrs.field(factory=dict, init=False)
     _reports: dict[str, ReportedUsage] = attrs.field(factory=dict, init=False)
     _issued: int = attrs.field(default=0, init=False)
+    _vault: dict[str, PaymentMethod] = attrs.field(factory=dict, init=False)
 
     # -- set-up, as an admin or the billing service's own UI would do it
 
@@ -103,6 +106,18 @@ class InMemoryBillingProvider:
     def set_payment_method(self, organization_id: str, method: PaymentMethod | None) -> None:
         """Replace (or with ``None`` remove) the payment method on file."""
         self._customer(organization_id).payment_method = method
+
+    def tokenize_payment_method(self, method: PaymentMethod) -> str:
+        """Keep *method* as a billing service's secure form would; return its id.
+
+        This stands in for the provider's own card form (Stripe.js and its
+        ``pm_...`` ids): pass the id to
+        [`update_payment_method`][matchusage.memory.InMemoryBillingProvider.update_payment_method].
+        """
+        _check("tokenize_payment_method", "method", method, PaymentMethod, "a PaymentMethod")
+        reference = f"pm_memory_{len(self._vault) + 1:06d}"
+        self._vault[reference] = method
+        return reference
 
     def set_billing_details(self, organization_id: str, details: BillingDetails | None) -> None:
         """Replace the billing details; invoices already issued keep the old ones."""
@@ -146,6 +161,44 @@ class InMemoryBillingProvider:
     def billing_details(self, organization_id: str) -> BillingDetails | None:
         """The billing and shipping details, if given."""
         return self._customer(organization_id).details
+
+    def update_payment_method(self, organization_id: str, payment_method_id: str) -> PaymentMethod:
+        """Make a tokenized payment method the default; return it."""
+        customer = self._customer(organization_id)
+        reference = payment_method_reference(payment_method_id)
+        try:
+            method = self._vault[reference]
+        except KeyError:
+            raise UnknownRecordError(
+                f"the billing provider has no payment method {reference!r}"
+            ) from None
+        customer.payment_method = method
+        return method
+
+    def update_billing_address(
+        self, organization_id: str, address: Address | None
+    ) -> BillingDetails:
+        """Replace the billing address; invoices already issued keep the old one."""
+        customer = self._customer(organization_id)
+        customer.details = details_to_change(organization_id, customer.details).with_address(
+            address
+        )
+        return customer.details
+
+    def update_shipping(
+        self,
+        organization_id: str,
+        address: Address | None,
+        *,
+        name: str | None = None,
+        phone: str | None = None,
+    ) -> BillingDetails:
+        """Replace the shipping information (the recipient defaults to the billed name)."""
+        customer = self._customer(organization_id)
+        customer.details = details_to_change(organization_id, customer.details).with_shipping(
+            address, name=name, phone=phone
+        )
+        return customer.details
 
     def invoices(self, organization_id: str) -> list[Invoice]:
         """The organization's invoices, newest first."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from .._periods import BillingCycle, BillingPeriod
 from ..billing._values import (
+    Address,
     BillingDetails,
     DocumentKind,
     Invoice,
@@ -17,7 +19,12 @@ from ..billing._values import (
     PaymentMethod,
     Plan,
 )
-from ..exceptions import DocumentUnavailableError, UnknownRecordError, UsageConflictError
+from ..exceptions import (
+    DocumentUnavailableError,
+    InvalidRecordError,
+    UnknownRecordError,
+    UsageConflictError,
+)
 from ..protocols import BillingProvider
 
 _CYCLE = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=timezone.utc))
@@ -27,10 +34,13 @@ class BillingProviderContract:
     """Tests any [`BillingProvider`][matchusage.protocols.BillingProvider] must pass.
 
     Subclass it in your adapter's tests and supply the `provider` fixture
-    (a provider in which `organization_id` is a customer on some plan and
-    has no invoices yet, e.g. a fresh test-mode account), and override
+    (a provider in which `organization_id` is a customer on some plan, with
+    billing details (a name and an email) and no invoices yet, e.g. a fresh
+    test-mode account). Override
     [`pay`][matchusage.testing.contracts.BillingProviderContract.pay] if the
-    service can mark invoices paid in tests:
+    service can mark invoices paid in tests, and
+    [`payment_method_id`][matchusage.testing.contracts.BillingProviderContract.payment_method_id]
+    to hand over a payment method its secure form would have collected:
 
     ```python
     from matchusage.testing.contracts import BillingProviderContract
@@ -55,6 +65,10 @@ class BillingProviderContract:
     def pay(self, provider: BillingProvider, organization_id: str, invoice_number: str) -> None:
         """Mark an invoice paid (override this; by default the receipt tests are skipped)."""
         pytest.skip("this provider cannot mark invoices paid in tests")
+
+    def payment_method_id(self, provider: BillingProvider, organization_id: str) -> str:
+        """A payment method id the provider accepts (override; by default those tests skip)."""
+        pytest.skip("this provider cannot hand over a payment method in tests")
 
     @staticmethod
     def period(index: int) -> BillingPeriod:
@@ -92,6 +106,109 @@ class BillingProviderContract:
             provider.plan("matchusage-contract-no-such-organization")
         with pytest.raises(UnknownRecordError):
             provider.invoices("matchusage-contract-no-such-organization")
+
+    # -- admin changes
+
+    def test_update_payment_method(self, provider: BillingProvider, organization_id: str) -> None:
+        """The new payment method becomes the one on file, shown by brand and last four."""
+        method = provider.update_payment_method(
+            organization_id, self.payment_method_id(provider, organization_id)
+        )
+        assert isinstance(method, PaymentMethod)
+        assert method == provider.payment_method(organization_id)
+
+    def test_unknown_payment_method(self, provider: BillingProvider, organization_id: str) -> None:
+        """A payment method the provider does not know is an `UnknownRecordError`."""
+        before = provider.payment_method(organization_id)
+        with pytest.raises(UnknownRecordError):
+            provider.update_payment_method(organization_id, "pm_matchusage_contract_missing")
+        assert before == provider.payment_method(organization_id)
+
+    @pytest.mark.parametrize("reference", ["", "   ", "pm_1\npm_2", 42, None])
+    def test_bad_payment_method_id(
+        self, provider: BillingProvider, organization_id: str, reference: object
+    ) -> None:
+        """A payment method id must be a non-empty single line."""
+        with pytest.raises(InvalidRecordError):
+            provider.update_payment_method(organization_id, reference)  # type: ignore[arg-type]
+
+    @staticmethod
+    def hostile_address() -> Address:
+        """An address with quotes, markup, accents and non-Latin script (it must round-trip)."""
+        return Address(
+            'Rue de l\'Église 1 "Bâtiment B"',
+            "Zürich",
+            "8001",
+            "CH",
+            line2="c/o <script>alert(1)</script> & Söhne; DROP TABLE--",
+            region="東京都 🏢",
+        )
+
+    def test_update_billing_address(self, provider: BillingProvider, organization_id: str) -> None:
+        """The billing address is replaced, round-trips exactly, and can be removed."""
+        before = provider.billing_details(organization_id)
+        assert before is not None, "the contract's customer has billing details"
+        details = provider.update_billing_address(organization_id, self.hostile_address())
+        assert details == attrs.evolve(before, address=self.hostile_address())
+        assert details == provider.billing_details(organization_id)
+        removed = provider.update_billing_address(organization_id, None)
+        assert (removed.address, removed.name) == (None, before.name)
+        assert removed == provider.billing_details(organization_id)
+
+    def test_update_shipping(self, provider: BillingProvider, organization_id: str) -> None:
+        """Shipping goes to the billed name by default, or to a named recipient and phone."""
+        before = provider.billing_details(organization_id)
+        assert before is not None, "the contract's customer has billing details"
+        address = self.hostile_address()
+        details = provider.update_shipping(organization_id, address)
+        assert (details.shipping_address, details.shipping_name, details.shipping_phone) == (
+            address,
+            before.name,
+            None,
+        )
+        assert details == provider.billing_details(organization_id)
+        recipient = ("O'Brien «Lager»", "+41 44 000 00 00")
+        named = provider.update_shipping(
+            organization_id, address, name=recipient[0], phone=recipient[1]
+        )
+        assert (named.shipping_name, named.shipping_phone) == recipient
+        assert named == provider.billing_details(organization_id)
+        cleared = provider.update_shipping(organization_id, None)
+        assert cleared == attrs.evolve(
+            named, shipping_address=None, shipping_name=None, shipping_phone=None
+        )
+        assert cleared == provider.billing_details(organization_id)
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"address": "Main Street 1, Springfield"},
+            {"address": None, "name": "Nobody"},
+            {"address": "shipping", "name": "Line\nbreak"},
+            {"address": "shipping", "phone": "\x00"},
+        ],
+        ids=["not-an-address", "name-without-address", "control-in-name", "nul-in-phone"],
+    )
+    def test_bad_changes_change_nothing(
+        self, provider: BillingProvider, organization_id: str, change: dict[str, object]
+    ) -> None:
+        """A bad address, name or phone is an `InvalidRecordError` and nothing changes."""
+        before = provider.billing_details(organization_id)
+        if change["address"] == "shipping":
+            change = {**change, "address": self.hostile_address()}
+        with pytest.raises(InvalidRecordError):
+            provider.update_shipping(organization_id, **change)  # type: ignore[arg-type]
+        with pytest.raises(InvalidRecordError):
+            provider.update_billing_address(organization_id, "Main Street 1")  # type: ignore[arg-type]
+        assert before == provider.billing_details(organization_id)
+
+    def test_unknown_organization_changes_nothing(self, provider: BillingProvider) -> None:
+        """Admin changes for an organization without a customer are `UnknownRecordError`s."""
+        unknown = "matchusage-contract-no-such-organization"
+        with pytest.raises(UnknownRecordError):
+            provider.update_billing_address(unknown, self.hostile_address())
+        with pytest.raises(UnknownRecordError):
+            provider.update_shipping(unknown, None)
 
     # -- reporting usage
 
