@@ -158,6 +158,10 @@ class TestInMemoryProviderMeetsTheContract(BillingProviderContract):
         assert isinstance(provider, InMemoryBillingProvider)
         provider.mark_paid(organization_id, invoice_number, at=at(6, 2))
 
+    def payment_method_id(self, provider: BillingProvider, organization_id: str) -> str:
+        assert isinstance(provider, InMemoryBillingProvider)
+        return provider.tokenize_payment_method(PaymentMethod("visa", "4242", 12, 2030))
+
 
 # Each case: the matches, then the expected active users of o1 in February, March, April.
 BOUNDARY_CASES = {
