@@ -340,3 +340,20 @@ def test_json_on_a_console_that_cannot_encode_keeps_every_name(tmp_path: Path) -
     out.flush()
     document = json.loads(out.buffer.getvalue().decode("ascii"))  # type: ignore[attr-defined]
     assert "engineering" in document["programs"]
+
+
+def test_tables_print_no_control_characters_from_the_data(tmp_path: Path) -> None:
+    """A name holding an escape sequence or a direction override cannot reach the terminal."""
+    for name in ("organization.json", "matches.csv"):
+        (tmp_path / name).write_text((DATA / name).read_text(), encoding="utf-8")
+    programs = (DATA / "programs.csv").read_text().replace("Leadership Circle", "Lead\x1b[2Jers")
+    (tmp_path / "programs.csv").write_text(programs, encoding="utf-8")
+    users = (DATA / "users.csv").read_text().replace("User 001", "User\u202e 001\x07")
+    (tmp_path / "users.csv").write_text(users, encoding="utf-8")
+    source = ["--data", str(tmp_path), "--now", EXAMPLE_NOW.isoformat()]
+
+    text = run("report", *source) + run("active", *source) + run("explain", "u001", *source)
+
+    assert {"\x1b", "\x07", "\u202e"}.isdisjoint(text)
+    assert "Lead[2Jers" in text
+    assert "Why was u001 (User 001) billed?" in text

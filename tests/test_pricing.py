@@ -106,12 +106,32 @@ def test_lines_say_what_they_bill() -> None:
     ] == [(line.description, line.quantity, line.amount) for line in lines]
 
 
+def test_the_open_ended_last_tier_carries_a_flat_fee() -> None:
+    """Like Stripe's ``up_to: inf`` tier: its price and fee apply to every user above."""
+    tiers = (PriceTier(10, "6"), PriceTier(None, "5", flat_fee="99"))
+    graduated = Plan("p", "1000", "EUR", tiers=tiers)
+    volume = Plan("p", "1000", "EUR", tiers=tiers, tier_mode="volume")
+
+    assert [
+        ("Active users 1-10", 10, D("60.00")),
+        ("Active users above 10", 5, D("25.00")),
+        ("Flat fee above 10", 1, D("99.00")),
+    ] == [(line.description, line.quantity, line.amount) for line in graduated.lines(15)]
+    assert [
+        ("Active users", 15, D("75.00")),
+        ("Flat fee above 10", 1, D("99.00")),
+    ] == [(line.description, line.quantity, line.amount) for line in volume.lines(15)]
+    assert D("60.00") == graduated.amount(10)
+
+
 cents = st.integers(0, 10_000).map(lambda n: D(n).scaleb(-2))
 
 
 @st.composite
 def tiered_plans(draw: st.DrawFn, mode: TierMode) -> Plan:
-    bounds = sorted(draw(st.sets(st.integers(1, 60), min_size=1, max_size=4)))
+    bounds: list[int | None] = sorted(draw(st.sets(st.integers(1, 60), max_size=4)))
+    if not bounds or draw(st.booleans()):
+        bounds.append(None)  # the open-ended last tier
     tiers = [PriceTier(bound, draw(cents), draw(cents)) for bound in bounds]
     return Plan(
         "p",
@@ -125,24 +145,26 @@ def tiered_plans(draw: st.DrawFn, mode: TierMode) -> Plan:
 
 @given(tiered_plans(TierMode.GRADUATED), st.integers(0, 100))
 @example(Plan("p", "1", "EUR", tiers=[PriceTier(1, "2", "3")]), 0)
+@example(Plan("p", "1", "EUR", tiers=[PriceTier(None, "2", "3")]), 0)
+@example(Plan("p", "1", "EUR", tiers=[PriceTier(1, "2"), PriceTier(None, "2", "3")]), 2)
 def test_graduated_matches_pricing_each_user_by_its_tier(plan: Plan, quantity: int) -> None:
     billed = max(quantity, plan.minimum_quantity)
     expected = D(0)
     for user in range(1, billed + 1):
-        tier = next((t for t in plan.tiers if user <= t.up_to), None)
+        tier = next((t for t in plan.tiers if t.up_to is None or user <= t.up_to), None)
         expected += plan.unit_price if tier is None else tier.unit_price
     low = 0
     for tier in plan.tiers:  # a tier's flat fee is due once billing reaches into it
         if billed > low:
             expected += tier.flat_fee
-        low = tier.up_to
+        low = billed if tier.up_to is None else tier.up_to
     assert expected == plan.amount(quantity)
 
 
 @given(tiered_plans(TierMode.VOLUME), st.integers(0, 100))
 def test_volume_prices_every_user_by_one_tier(plan: Plan, quantity: int) -> None:
     billed = max(quantity, plan.minimum_quantity)
-    tier = next((t for t in plan.tiers if billed <= t.up_to), None)
+    tier = next((t for t in plan.tiers if t.up_to is None or billed <= t.up_to), None)
     if tier is None:
         expected = billed * plan.unit_price
     else:
@@ -173,6 +195,7 @@ def test_lines_add_up_and_are_rounded(price: Decimal, currency: str, quantity: i
         ({"minimum_quantity": -1}, "minimum_quantity"),
         ({"tiers": [PriceTier(10, "1"), PriceTier(10, "1")]}, "tiers"),
         ({"tiers": ["10"]}, "tiers"),
+        ({"tiers": [PriceTier(None, "1"), PriceTier(10, "1")]}, "tiers"),
         ({"name": ""}, "name"),
     ],
     ids=[
@@ -183,6 +206,7 @@ def test_lines_add_up_and_are_rounded(price: Decimal, currency: str, quantity: i
         "minimum",
         "tiers-not-increasing",
         "not-a-tier",
+        "open-ended-tier-not-last",
         "name",
     ],
 )
@@ -195,7 +219,7 @@ def test_bad_plans_are_refused(kwargs: dict[str, object], field: str) -> None:
 
 @pytest.mark.parametrize("up_to", [0, -1, 1.5, True], ids=repr)
 def test_tier_bounds_are_positive_integers(up_to: object) -> None:
-    with pytest.raises(InvalidRecordError, match="'up_to' must be a positive integer"):
+    with pytest.raises(InvalidRecordError, match="'up_to' must be a positive integer, or None"):
         PriceTier(up_to, "1")  # type: ignore[arg-type]
 
 

@@ -23,6 +23,7 @@ from .._model import Organization, _zone
 from .._periods import BillingCycle, BillingPeriod, CycleUnit
 from .._report import UsageReport, usage_report
 from .._source import OrganizationMatches
+from .._text import printable
 from .._time import UTC, is_aware
 from .._version import version
 from ..exceptions import MatchUsageError, PeriodOutOfRangeError
@@ -306,7 +307,7 @@ def _title(context: _Context) -> str:
     cycle = context.cycle
     unit = "month" if cycle.unit is CycleUnit.MONTH else "week"
     length = f"1 {unit}" if cycle.every == 1 else f"{cycle.every} {unit}s"
-    name = context.organization.name
+    name = printable(context.organization.name)
     return f"{name}: billing periods of {length} from {cycle.anchor.isoformat()}"
 
 
@@ -332,7 +333,7 @@ def _active(args: argparse.Namespace, out: TextIO) -> int:
     elif args.format == "csv":
         write_active_csv(out, report.current, labels)
     else:
-        print(context.organization.name, file=out)
+        print(printable(context.organization.name), file=out)
         write_active_table(out, report.current, labels)
     return 0
 

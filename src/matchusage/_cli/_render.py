@@ -14,6 +14,7 @@ from .._export import neutralise
 from .._model import Match, Program, User
 from .._periods import BillingPeriod
 from .._report import CurrentUsage, UsageReport
+from .._text import printable
 
 BAR_WIDTH = 40
 _EIGHTHS = "▏▎▍▌▋▊▉"
@@ -78,7 +79,8 @@ class Labels:
         return f"{self.boundary(period.start)} {self.arrow} {self.boundary(period.end)}"
 
     def program(self, program_id: str) -> str:
-        return self.names.get(program_id, program_id)
+        """The program's name (or id) as a table shows it: no escape sequences, no overrides."""
+        return printable(self.names.get(program_id, program_id))
 
     def programs_in(self, *mappings: Mapping[str, object]) -> list[str]:
         """Known programs first (in order), then any other program id seen."""
@@ -319,6 +321,7 @@ def write_explanations_table(
 ) -> None:
     user_id = found[0].user_id if found else "?"
     who = user_id if user is None or not user.name else f"{user_id} ({user.name})"
+    who = printable(who)
     print(f"Why was {who} billed?", file=out)
     for e in found:
         print(file=out)
@@ -329,7 +332,7 @@ def write_explanations_table(
             ends = "ongoing" if o.match.ended_at is None else labels.instant(o.match.ended_at)
             until = "ongoing" if o.end is None else labels.instant(o.end)
             print(
-                f"  {o.match.id}  {labels.program(o.program_id)}"
+                f"  {printable(o.match.id)}  {labels.program(o.program_id)}"
                 f"{'' if role is None else f' ({role})'}",
                 file=out,
             )

@@ -105,20 +105,31 @@ class PriceTier:
 
     Attributes:
         up_to: The last quantity of the tier (inclusive); tiers of a plan
-            have increasing bounds. Quantities above the last tier are
-            priced at the plan's own unit price.
+            have increasing bounds. ``None`` makes the last tier open-ended
+            (Stripe's ``up_to: "inf"``): it prices every quantity above the
+            tier before it, flat fee included. Without an open-ended tier,
+            quantities above the last tier are priced at the plan's own unit
+            price.
         unit_price: Price per active user in this tier.
         flat_fee: A fixed amount charged once when the tier is used.
     """
 
-    up_to: int = attrs.field()
+    up_to: int | None = attrs.field()
     unit_price: Decimal = attrs.field(converter=_pricetier_unit_price)
     flat_fee: Decimal = attrs.field(default=ZERO, converter=_pricetier_flat_fee)
 
     @up_to.validator
-    def _positive(self, attribute: attrs.Attribute[int], value: object) -> None:
+    def _positive(self, attribute: attrs.Attribute[int | None], value: object) -> None:
+        if value is None:
+            return
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InvalidRecordError("PriceTier", "up_to", value, "a positive integer")
+            raise InvalidRecordError(
+                "PriceTier", "up_to", value, "a positive integer, or None for the open-ended tier"
+            )
+
+    def covers(self, quantity: int) -> bool:
+        """Whether *quantity* falls within the tier's upper bound."""
+        return self.up_to is None or quantity <= self.up_to
 
 
 @attrs.frozen
@@ -147,16 +158,25 @@ def _line(description: str, quantity: int, unit_price: Decimal, currency: str) -
 def check_tiers(record: str, tiers: Iterable[PriceTier]) -> tuple[PriceTier, ...]:
     """The tiers as a tuple, each a `PriceTier`, with strictly increasing bounds."""
     tiers = tuple(tiers)
-    previous = 0
+    previous: int | None = 0
     for tier in tiers:
         if not isinstance(tier, PriceTier):
             raise InvalidRecordError(record, "tiers", tier, "a PriceTier")
-        if tier.up_to <= previous:
+        if previous is None:
+            raise InvalidRecordError(
+                record, "tiers", tiers, "tiers whose open-ended one (up_to=None) is the last"
+            )
+        if tier.up_to is not None and tier.up_to <= previous:
             raise InvalidRecordError(
                 record, "tiers", tiers, "tiers with strictly increasing up_to bounds"
             )
         previous = tier.up_to
     return tiers
+
+
+def _span(low: int, tier: PriceTier) -> str:
+    """The quantities a tier prices after *low*, as invoices print them."""
+    return f"above {low}" if tier.up_to is None else f"{low + 1}-{tier.up_to}"
 
 
 def price_lines(
@@ -179,23 +199,29 @@ def price_lines(
     if not tiers:
         return (_line(label, billed, unit_price, currency),)
     if mode is TierMode.VOLUME:
-        tier = next((t for t in tiers if billed <= t.up_to), None)
-        if tier is None:
+        index = next((i for i, t in enumerate(tiers) if t.covers(billed)), None)
+        if index is None:
             return (_line(label, billed, unit_price, currency),)
+        tier = tiers[index]
         lines = [_line(label, billed, tier.unit_price, currency)]
         if tier.flat_fee and billed:
-            lines.append(_line(f"Flat fee up to {tier.up_to}", 1, tier.flat_fee, currency))
+            if tier.up_to is None:  # only the last tier is open-ended: the one before is bounded
+                fee = f"Flat fee above {tiers[index - 1].up_to if index else 0}"
+            else:
+                fee = f"Flat fee up to {tier.up_to}"
+            lines.append(_line(fee, 1, tier.flat_fee, currency))
         return tuple(lines)
     lines = []
     low = 0
     for tier in tiers:
-        units = min(billed, tier.up_to) - low
+        units = (billed if tier.up_to is None else min(billed, tier.up_to)) - low
         if units <= 0:
             break
-        lines.append(_line(f"{label} {low + 1}-{tier.up_to}", units, tier.unit_price, currency))
+        span = _span(low, tier)
+        lines.append(_line(f"{label} {span}", units, tier.unit_price, currency))
         if tier.flat_fee:
-            lines.append(_line(f"Flat fee {low + 1}-{tier.up_to}", 1, tier.flat_fee, currency))
-        low = tier.up_to
+            lines.append(_line(f"Flat fee {span}", 1, tier.flat_fee, currency))
+        low += units
     if billed > low:
         lines.append(_line(f"{label} above {low}", billed - low, unit_price, currency))
     if not lines:

@@ -100,7 +100,8 @@ class Plan:
 
     Attributes:
         name: Display name, e.g. ``"Team"``.
-        unit_price: Price per active user (beyond the last tier, if any).
+        unit_price: Price per active user (beyond the last tier, if any and
+            it is not open-ended).
         currency: ISO 4217 code; amounts are rounded to its minor unit.
         interval: How often the plan bills, as shown to people, e.g. ``"month"``.
         renews_at: When the subscription next renews, if the provider knows;
@@ -138,6 +139,25 @@ class Plan:
 
 
 _LAST4 = re.compile(r"[0-9]{4}")
+# More digits than a last4 or a year, maybe grouped by spaces or dashes: possibly (part
+# of) a card number, which must never be echoed.
+_CARD_NUMBER = re.compile(r"[0-9](?:[ -]?[0-9]){4,}")
+
+
+def _redacted(value: object) -> object:
+    """*value*, unless its text holds a card-number-like run of digits, which is masked.
+
+    Error messages and the errors' ``value`` are logged; a full card number
+    must never reach them, whatever type it came as (``int``, ``str``, ...).
+    """
+    text = str(value)
+    if not _CARD_NUMBER.search(text):
+        return value
+    return _CARD_NUMBER.sub(lambda found: f"<redacted, ending {found[0][-4:]}>", text)
+
+
+def _payment_field(field: str, value: object, expected: str) -> InvalidRecordError:
+    return InvalidRecordError("PaymentMethod", field, _redacted(value), expected)
 
 
 @attrs.frozen
@@ -151,27 +171,29 @@ class PaymentMethod:
         exp_year: Expiry year (four digits), if the method expires.
     """
 
-    brand: str = attrs.field(validator=_text)
-    last4: str = attrs.field()
+    brand: str
+    last4: str
     exp_month: int | None = None
     exp_year: int | None = None
 
-    @last4.validator
-    def _check_last4(self, attribute: attrs.Attribute[str], value: object) -> None:
-        if not isinstance(value, str) or not _LAST4.fullmatch(value):
-            shown = value if not isinstance(value, str) or len(value) <= 4 else "<redacted>"
-            raise InvalidRecordError("PaymentMethod", "last4", shown, "exactly four digits")
-
     def __attrs_post_init__(self) -> None:
+        # Every field's bad value is redacted: a card number passed in the wrong
+        # place (or as an int) must not be echoed.
+        if not isinstance(self.brand, str) or not self.brand.strip():
+            raise _payment_field("brand", self.brand, "a non-empty string")
+        if not isinstance(self.last4, str) or not _LAST4.fullmatch(self.last4):
+            raise _payment_field("last4", self.last4, "exactly four digits")
         month, year = self.exp_month, self.exp_year
         if (month is None) != (year is None):
-            raise InvalidRecordError(
-                "PaymentMethod", "exp_year", year, "given together with exp_month"
-            )
-        if month is not None and (not isinstance(month, int) or not 1 <= month <= 12):
-            raise InvalidRecordError("PaymentMethod", "exp_month", month, "a month from 1 to 12")
-        if year is not None and (not isinstance(year, int) or not 1000 <= year <= 9999):
-            raise InvalidRecordError("PaymentMethod", "exp_year", year, "a four-digit year")
+            raise _payment_field("exp_year", year, "given together with exp_month")
+        if month is not None and (
+            not isinstance(month, int) or isinstance(month, bool) or not 1 <= month <= 12
+        ):
+            raise _payment_field("exp_month", month, "a month from 1 to 12")
+        if year is not None and (
+            not isinstance(year, int) or isinstance(year, bool) or not 1000 <= year <= 9999
+        ):
+            raise _payment_field("exp_year", year, "a four-digit year")
 
     @property
     def expiry(self) -> str | None:
