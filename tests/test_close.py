@@ -35,10 +35,11 @@ from matchusage.exceptions import (
     InvalidRecordError,
     PeriodNotClosedError,
     UnknownRecordError,
+    UsageConflictError,
 )
 from matchusage.memory import InMemoryBillingProvider, InMemoryRepository, InMemorySnapshotStore
 from matchusage.protocols import SnapshotStore
-from matchusage.sql import SQLSnapshotStore
+from matchusage.sql import SQLRepository, SQLSnapshotStore
 from matchusage.testing import oracle
 
 UTC = timezone.utc
@@ -134,11 +135,12 @@ def test_closing_again_changes_nothing(make_store: Callable[[], SnapshotStore]) 
 @pytest.mark.parametrize(
     ("now", "grace"),
     [
+        (JANUARY.start, timedelta(0)),
         (JANUARY.end - timedelta(microseconds=1), timedelta(0)),
         (JANUARY.end, timedelta(days=2)),
         (JANUARY.end + timedelta(days=2) - timedelta(microseconds=1), timedelta(days=2)),
     ],
-    ids=["before-end", "in-grace", "last-instant-of-grace"],
+    ids=["at-start", "before-end", "in-grace", "last-instant-of-grace"],
 )
 def test_an_open_period_is_refused(now: datetime, grace: timedelta) -> None:
     repository, billing, store = world(), provider(), InMemorySnapshotStore()
@@ -146,6 +148,54 @@ def test_an_open_period_is_refused(now: datetime, grace: timedelta) -> None:
         close_period(repository, billing, store, organization(), JANUARY, now=now, grace=grace)
     assert JANUARY.end + grace == info.value.closes_at
     assert (None, []) == (store.get("acme", JANUARY), billing.invoices("acme"))
+
+
+def test_now_may_be_given_positionally_after_the_period() -> None:
+    result = close_period(
+        world(), provider(), InMemorySnapshotStore(), organization(), JANUARY, at(2, 2)
+    )
+
+    assert (CloseStatus.CLOSED, at(2, 2)) == (result.status, result.snapshot.computed_at)
+
+
+def test_closes_on_the_sql_repository_and_store(sql_engine: sa.Engine) -> None:
+    repository = SQLRepository(sql_engine)
+    repository.create_schema()
+    repository.add(*world().organizations(), *world().programs("acme"))
+    repository.add(*world().matches("acme", start=JANUARY.start, end=APRIL.end))
+    store = SQLSnapshotStore(sql_engine)
+    store.create_schema()
+    billing = provider()
+    first = close_period(repository, billing, store, organization(), JANUARY, now=at(2, 1))
+    again = close_period(repository, billing, store, organization(), JANUARY, now=at(2, 2))
+
+    assert (CloseStatus.CLOSED, CloseStatus.ALREADY_CLOSED) == (first.status, again.status)
+    assert (first.snapshot, 3) == (
+        store.get("acme", JANUARY),
+        store.report("acme", JANUARY).quantity,
+    )
+    assert 1 == len(billing.invoices("acme"))
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["same-data", "changed-data"])
+def test_a_lost_snapshot_store_never_bills_a_period_twice(late: bool) -> None:
+    """The provider's idempotency key, not the store, is the last line of defence."""
+    repository, billing = world(), provider()
+    first = close_period(
+        repository, billing, InMemorySnapshotStore(), organization(), JANUARY, now=at(2, 1)
+    )
+    if late:
+        repository.save_match(Match("late", "acme-p", {"zed"}, at(1, 2), at(1, 3)))
+        with pytest.raises(UsageConflictError):
+            close_period(
+                repository, billing, InMemorySnapshotStore(), organization(), JANUARY, now=at(2, 2)
+            )
+    else:
+        again = close_period(
+            repository, billing, InMemorySnapshotStore(), organization(), JANUARY, now=at(2, 2)
+        )
+        assert (CloseStatus.CLOSED, first.report) == (again.status, again.report)
+    assert [(JANUARY, 3)] == [(i.period, i.quantity) for i in billing.invoices("acme")]
 
 
 def test_grace_ends_exactly() -> None:

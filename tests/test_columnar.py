@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
@@ -72,7 +73,23 @@ def as_numpy(columns: MatchColumns) -> MatchColumns:
         np.array([users.index(u) for u in columns.participant_user], dtype=np.int64),
         organization_ids=orgs,
         user_ids=users,
+        ongoing=None if columns.ongoing is None else np.array(columns.ongoing, dtype=bool),
     )
+
+
+def with_ongoing_mask(columns: MatchColumns) -> MatchColumns:
+    """The same columns with ongoing matches flagged by a mask (and a junk end)."""
+    ongoing = [end == MatchColumns.ONGOING for end in columns.end_us]
+    ends = [0 if flag else end for flag, end in zip(ongoing, columns.end_us, strict=True)]
+    return attrs.evolve(columns, end_us=ends, ongoing=ongoing)
+
+
+COLUMN_FORMS = {
+    "lists": lambda columns: columns,
+    "lists-with-mask": with_ongoing_mask,
+    "numpy": as_numpy,
+    "numpy-with-mask": lambda columns: as_numpy(with_ongoing_mask(columns)),
+}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -81,21 +98,19 @@ def as_numpy(columns: MatchColumns) -> MatchColumns:
     matches=mst.match_lists(),
     o1=st.lists(mst.billing_periods(), max_size=4),
     o2=st.lists(mst.billing_periods(), max_size=3),
-    encoded=st.booleans(),
+    form=st.sampled_from(sorted(COLUMN_FORMS)),
 )
-@example(matches=[], o1=[JANUARY], o2=[], encoded=False)
+@example(matches=[], o1=[JANUARY], o2=[], form="lists")
 def test_columnar_equals_sweep(
     engine: Engine,
     matches: list[Match],
     o1: list[BillingPeriod],
     o2: list[BillingPeriod],
-    encoded: bool,
+    form: str,
 ) -> None:
     """Same active users and counts as the core sweep, per organization and period."""
     periods = {"o1": o1, "o2": o2}
-    columns = MatchColumns.from_matches(matches, PROGRAMS)
-    if encoded:
-        columns = as_numpy(columns)
+    columns = COLUMN_FORMS[form](MatchColumns.from_matches(matches, PROGRAMS))
     expected = reference(matches, periods)
 
     assert expected == columnar_active_users(columns, periods, engine=engine)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from matchusage.memory import InMemorySnapshotStore
-from matchusage.protocols import SnapshotStore
 from matchusage.testing.contracts import SnapshotStoreContract
 
 
@@ -13,10 +12,6 @@ class TestInMemorySnapshotStore(SnapshotStoreContract):
     @pytest.fixture
     def store(self) -> InMemorySnapshotStore:
         return InMemorySnapshotStore()
-
-
-def test_is_a_snapshot_store() -> None:
-    assert isinstance(InMemorySnapshotStore(), SnapshotStore)
 
 
 def test_rejects_what_is_not_a_snapshot() -> None:

@@ -56,6 +56,7 @@ def test_bad_currency(currency: object) -> None:
 
 
 GRADUATED = (PriceTier(10, "6"), PriceTier(50, "5", flat_fee="10"))
+FLAT = (PriceTier(10, "5.00", flat_fee="20.00"), PriceTier(50, "4.00", flat_fee="10.00"))
 
 
 @pytest.mark.parametrize(
@@ -74,7 +75,14 @@ GRADUATED = (PriceTier(10, "6"), PriceTier(50, "5", flat_fee="10"))
         (Plan("p", "4", "EUR", tiers=GRADUATED, tier_mode="volume"), 60, "240.00"),
         (Plan("p", "4", "EUR", tiers=GRADUATED, tier_mode="volume"), 0, "0.00"),
         (Plan("p", "333.333", "JPY"), 1, "333"),
+        (Plan("p", "333.5", "JPY"), 3, "1001"),
+        (Plan("p", "100", "JPY", tiers=(PriceTier(5, "150.5"),), tier_mode="volume"), 3, "452"),
         (Plan("p", "0.005", "USD"), 1, "0.01"),
+        (Plan("p", "10", "USD", minimum_quantity=5), 0, "50.00"),
+        (Plan("p", "4", "EUR", tiers=GRADUATED, minimum_quantity=15), 3, "95.00"),
+        (Plan("p", "3", "EUR", tiers=FLAT), 11, "84.00"),
+        (Plan("p", "3", "EUR", tiers=FLAT, tier_mode="volume"), 10, "70.00"),
+        (Plan("p", "3", "EUR", tiers=FLAT, tier_mode="volume"), 11, "54.00"),
     ],
     ids=[
         "per-user",
@@ -90,7 +98,14 @@ GRADUATED = (PriceTier(10, "6"), PriceTier(50, "5", flat_fee="10"))
         "volume-beyond-tiers",
         "volume-nobody",
         "jpy-no-decimals",
+        "jpy-total-rounds-half-up",
+        "volume-jpy-rounds-half-up",
         "usd-half-cent-up",
+        "minimum-with-nobody",
+        "minimum-then-graduated",
+        "graduated-flat-fee-per-tier-entered",
+        "volume-flat-fee-of-its-tier",
+        "volume-flat-fee-of-the-next-tier",
     ],
 )
 def test_plan_amount(plan: Plan, quantity: int, expected: str) -> None:

@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,6 +36,14 @@ def snapshot(users: dict[str, list[MatchEvidence]], **changes: object) -> UsageS
     }
     arguments.update(changes)
     return UsageSnapshot(**arguments)  # type: ignore[arg-type]
+
+
+def test_a_snapshot_and_its_evidence_are_immutable() -> None:
+    frozen = snapshot({"ann": [evidence()]})
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        frozen.evidence = {}  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        frozen.evidence["bob"] = ()  # type: ignore[index]
 
 
 def test_users_and_count() -> None:

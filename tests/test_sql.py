@@ -7,8 +7,12 @@ Every test runs on SQLite and on the throwaway PostgreSQL server (the shared
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +21,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import matchusage
-from matchusage import BillingCycle, BillingPeriod, Match, Organization, Program, Role, User
+from matchusage import (
+    BillingCycle,
+    BillingPeriod,
+    Match,
+    Organization,
+    OrganizationMatches,
+    Program,
+    Role,
+    User,
+)
 from matchusage.exceptions import (
     DuplicateMatchError,
     InvalidCycleError,
@@ -42,7 +55,28 @@ from matchusage.testing.contracts import MakeRepository, MatchRepositoryContract
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
+US = timedelta(microseconds=1)
 MONTHLY = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=UTC))
+FEBRUARY, MARCH, APRIL = MONTHLY.period(1), MONTHLY.period(2), MONTHLY.period(3)
+
+
+def at(month: int, day: int = 1, hour: int = 0) -> datetime:
+    return datetime(2024, month, day, hour, tzinfo=UTC)
+
+
+@contextmanager
+def statements(engine: sa.Engine) -> Iterator[list[str]]:
+    """Collect every SQL statement the engine sends to the database meanwhile."""
+    seen: list[str] = []
+
+    def keep(*args: Any) -> None:
+        seen.append(args[2])
+
+    sa.event.listen(engine, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", keep)
 
 
 @pytest.fixture
@@ -159,45 +193,141 @@ def test_batch_equals_the_engine_for_every_organization(
 def test_batch_runs_one_statement(repository: SQLRepository) -> None:
     """Counting the closed periods of every organization is one SELECT after reading them."""
     load(repository, world(Match("m", "p1", {"u1", "u2"}, T0)))
-    statements: list[str] = []
-    sa.event.listen(repository.engine, "before_cursor_execute", _record(statements))
-    repository.count_closed_periods(before=T0 + 90 * DAY, count=6)
-    counting = [s for s in statements if "count(DISTINCT" in s]
+    with statements(repository.engine) as seen:
+        repository.count_closed_periods(before=T0 + 90 * DAY, count=6)
+    counting = [s for s in seen if "count(DISTINCT" in s]
     assert len(counting) == 1
     assert "VALUES" in counting[0]
 
 
-def _record(statements: list[str]):  # type: ignore[no-untyped-def]
-    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(statement)
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [
+        (
+            lambda r: r.count_active_users("o1", [MONTHLY.period(k) for k in range(12)]),
+            {MONTHLY.period(k): 0 if k == 0 else 2 for k in range(12)},
+        ),
+        (
+            lambda r: r.active_users_by_period("o1", [MONTHLY.period(k) for k in range(6)]),
+            {MONTHLY.period(k): frozenset({"u1", "u2"} if k else ()) for k in range(6)},
+        ),
+        (
+            lambda r: r.count_by_organization({"o1": [FEBRUARY, MARCH], "o2": [MARCH, APRIL]}),
+            {"o1": {FEBRUARY: 2, MARCH: 2}, "o2": {MARCH: 1, APRIL: 1}},
+        ),
+    ],
+    ids=["counts-of-many-periods", "ids-of-many-periods", "counts-of-every-organization"],
+)
+def test_counting_is_one_statement(
+    repository: SQLRepository, count: Callable[[SQLRepository], object], expected: object
+) -> None:
+    matches = [Match("m", "p1", {"u1", "u2"}, at(2, 10)), Match("n", "p3", {"u1"}, at(2, 10))]
+    load(repository, world(*matches))
+    with statements(repository.engine) as seen:
+        found = count(repository)
+    assert expected == found
+    assert 1 == len(seen), seen
 
-    return before
+
+# Each case: the matches, then the expected active users of o1 in February, March, April.
+BOUNDARY_CASES = {
+    "ongoing-from-before": (
+        [Match("m", "p1", {"u1", "u2"}, at(1, 10))],
+        [{"u1", "u2"}, {"u1", "u2"}, {"u1", "u2"}],
+    ),
+    "ongoing-starting-exactly-at-march-end": (
+        [Match("m", "p1", {"u1"}, APRIL.start)],
+        [set(), set(), {"u1"}],
+    ),
+    "ended-exactly-at-march-start": (
+        [Match("m", "p1", {"u1"}, at(2, 10), MARCH.start)],
+        [{"u1"}, set(), set()],
+    ),
+    "ended-one-microsecond-into-march": (
+        [Match("m", "p1", {"u1"}, at(2, 10), MARCH.start + US)],
+        [{"u1"}, {"u1"}, set()],
+    ),
+    "started-one-microsecond-before-march-end": (
+        [Match("m", "p1", {"u1"}, APRIL.start - US, APRIL.start)],
+        [set(), {"u1"}, set()],
+    ),
+    "zero-length-inside-march": (
+        [Match("m", "p1", {"u1"}, at(3, 10), at(3, 10))],
+        [set(), set(), set()],
+    ),
+    "zero-length-at-march-start": (
+        [Match("m", "p1", {"u1"}, MARCH.start, MARCH.start)],
+        [set(), set(), set()],
+    ),
+    "ended-mid-march-still-billed-for-march": (
+        [Match("m", "p1", {"u1", "u2"}, at(3, 1), at(3, 15))],
+        [set(), {"u1", "u2"}, set()],
+    ),
+    "group-match-counts-every-participant": (
+        [Match("m", "p1", {"u1", "u2", "u3", "u4"}, at(3, 2), at(3, 3))],
+        [set(), {"u1", "u2", "u3", "u4"}, set()],
+    ),
+    "mentor-with-two-mentees-is-three-users": (
+        [
+            Match("m1", "p1", {"u1", "u2"}, at(3, 2)),
+            Match("m2", "p1", {"u1", "u3"}, at(3, 5), at(3, 9)),
+        ],
+        [set(), {"u1", "u2", "u3"}, {"u1", "u2"}],
+    ),
+    "user-in-two-programs-counts-once": (
+        [
+            Match("m1", "p1", {"u1", "u2"}, at(3, 2)),
+            Match("m2", "p2", {"u1", "u3"}, at(3, 5)),
+        ],
+        [set(), {"u1", "u2", "u3"}, {"u1", "u2", "u3"}],
+    ),
+    "other-organization-does-not-count": (
+        [Match("m1", "p3", {"u1", "u2"}, at(1, 2)), Match("m2", "p1", {"u1"}, at(3, 2))],
+        [set(), {"u1"}, {"u1"}],
+    ),
+}
 
 
-def test_named_cases(repository: SQLRepository) -> None:
-    """The rules by example: boundaries, ongoing, zero-length, groups, two programs."""
-    february = BillingPeriod(datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC))
-    march = BillingPeriod(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC))
-    load(repository, world(
-        Match("ends-at-march", "p1", {"u0", "u1"}, february.start, march.start),
-        Match("starts-at-march", "p1", {"u2", "u3"}, march.start, march.start + DAY),
-        Match("zero-length", "p1", {"u4", "u5"}, march.start + DAY, march.start + DAY),
-        Match("group", "p2", {"u0", "u6", "u7"}, march.start - DAY),
-        Match("other-org", "p3", {"u5"}, february.start),
-    ))  # fmt: skip
-    expected = {february: len({"u0", "u1", "u6", "u7"}), march: len({"u0", "u2", "u3", "u6", "u7"})}
-    assert expected == repository.count_active_users("o1", [february, march])
-    assert {february: 1, march: 1} == repository.count_active_users("o2", [february, march])
-    assert {march: 2} == repository.count_active_users("o1", [march], program_id="p1")
+@pytest.mark.parametrize(
+    ("matches", "expected"), list(BOUNDARY_CASES.values()), ids=list(BOUNDARY_CASES)
+)
+def test_named_cases_agree_on_every_path(
+    repository: SQLRepository, matches: list[Match], expected: list[set[str]]
+) -> None:
+    """Objects read back, ids and counts in SQL, and the in-memory adapter give the rule's users."""
+    records = world(*matches)
+    periods = [FEBRUARY, MARCH, APRIL]
+    wanted = {p: frozenset(users) for p, users in zip(periods, expected, strict=True)}
+    counts = {p: len(u) for p, u in wanted.items()}
+    load(repository, records)
+    in_memory = InMemoryRepository()
+    in_memory.add(*records)
+
+    for source in (in_memory, repository):
+        found = matchusage.active_users_by_period(OrganizationMatches(source, "o1"), periods)
+        assert wanted == found
+    assert wanted == repository.active_users_by_period("o1", periods)
+    assert counts == repository.count_active_users("o1", periods)
+    assert {"o1": counts} == repository.count_by_organization({"o1": periods})
 
 
-def test_counting_an_unknown_organization_raises(repository: SQLRepository) -> None:
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r: r.count_active_users("nowhere", [MARCH]),
+        lambda r: r.active_users_by_period("nowhere", [MARCH]),
+        lambda r: list(r.iter_active_users("nowhere", [MARCH])),
+        lambda r: r.count_by_organization({"o1": [MARCH], "nowhere": [MARCH]}),
+        lambda r: r.active_users_by_organization({"o1": [MARCH], "nowhere": [MARCH]}),
+    ],
+    ids=["count", "ids", "stream", "count-by-organization", "ids-by-organization"],
+)
+def test_counting_an_unknown_organization_raises(
+    repository: SQLRepository, call: Callable[[SQLRepository], object]
+) -> None:
     load(repository, world())
-    period = MONTHLY.period(2)
     with pytest.raises(UnknownRecordError, match="nowhere"):
-        repository.count_active_users("nowhere", [period])
-    with pytest.raises(UnknownRecordError, match="nowhere"):
-        repository.count_by_organization({"o1": [period], "nowhere": [period]})
+        call(repository)
 
 
 def test_no_periods_no_query(repository: SQLRepository) -> None:
@@ -265,6 +395,18 @@ def test_create_schema_creates_the_indexes_on_existing_tables(sql_engine: sa.Eng
     names = {i["name"] for i in sa.inspect(sql_engine).get_indexes("matchusage_matches")}
     assert {"ix_matchusage_matches_started", "ix_matchusage_matches_ended"} <= names
     repository.create_schema()  # idempotent
+
+
+def test_the_schema_indexes_the_overlap_query_and_stores_instants_with_their_zone(
+    repository: SQLRepository,
+) -> None:
+    inspector = sa.inspect(repository.engine)
+    columns = {c["name"]: c["type"] for c in inspector.get_columns("matchusage_matches")}
+    if repository.engine.dialect.name == "postgresql":
+        assert (True, True) == (columns["started_at"].timezone, columns["ended_at"].timezone)
+    indexed = [tuple(i["column_names"]) for i in inspector.get_indexes("matchusage_matches")]
+    assert ("program_id", "started_at") in indexed
+    assert ("program_id", "ended_at", "started_at") in indexed
 
 
 # -- mapping onto an application's tables ---------------------------------------------------
@@ -432,6 +574,48 @@ def test_naive_columns_are_an_error_unless_declared_utc(
         repository.organizations()
 
 
+def _insert_raw_match(engine: sa.Engine, started: str, ended: str | None) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("INSERT INTO matchusage_matches VALUES ('raw', 'p1', :s, :e)"),
+            {"s": started, "e": ended},
+        )
+        connection.execute(
+            sa.text("INSERT INTO matchusage_participants VALUES ('raw', 'u7', NULL)")
+        )
+
+
+@pytest.mark.parametrize(
+    ("started", "ended"),
+    [
+        ("2024-03-01 00:00:00.000000", None),
+        ("2024-02-10 00:00:00.000000+00:00", "2024-03-01 00:00:00.000000"),
+        ("2024-03-01T00:00:00", None),
+        ("2024-03-01 01:00:00.000000+01:00", None),
+    ],
+    ids=["naive-start", "naive-end", "iso-naive", "not-utc-text"],
+)
+def test_sqlite_instants_not_in_the_utc_form_are_rejected_by_every_read(
+    tmp_path: Path, started: str, ended: str | None
+) -> None:
+    """Stored text the mapping does not declare never counts silently (nor miscounts)."""
+    repository = SQLRepository(sa.create_engine(f"sqlite:///{tmp_path / 'naive.db'}"))
+    repository.create_schema()
+    repository.add(*world())
+    _insert_raw_match(repository.engine, started, ended)
+    if "+01:00" not in started:  # an aware value in another zone reads back fine as an object
+        with pytest.raises(InvalidMatchError, match="raw"):
+            repository.matches("o1", start=FEBRUARY.start, end=APRIL.end)
+    field, text = ("started_at", started) if ended is None else ("ended_at", ended)
+    message = f"'raw': '{field}' .* \\(got {re.escape(repr(text))}\\)"
+    with pytest.raises(InvalidMatchError, match=message):
+        repository.count_active_users("o1", [FEBRUARY, MARCH])
+    with pytest.raises(InvalidMatchError, match="raw"):
+        repository.active_users_by_period("o1", [FEBRUARY, MARCH])
+    with pytest.raises(InvalidMatchError, match="raw"):
+        repository.count_closed_periods(before=at(4), count=2)
+
+
 def test_anchors_that_are_not_one_instant_are_refused(repository: SQLRepository) -> None:
     """A skipped wall time or a fixed offset would not come back the same from a row."""
     paris = ZoneInfo("Europe/Paris")
@@ -550,20 +734,28 @@ def _failing_view(engine: sa.Engine) -> None:
         ))  # fmt: skip
 
 
-def test_a_failure_in_the_middle_of_a_read_raises_a_matchusage_error(sql_engine: sa.Engine) -> None:
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda r: r.matches("o1", start=T0, end=T0 + 30 * DAY),
+        lambda r: r.count_active_users("o1", [MONTHLY.period(2)]),
+        lambda r: r.active_users_by_period("o1", [MONTHLY.period(2)]),
+        lambda r: r.count_closed_periods(before=at(5)),
+        lambda r: matchusage.usage_report(OrganizationMatches(r, "o1"), MONTHLY, now=at(5)),
+    ],
+    ids=["matches", "count", "ids", "closed-periods", "usage-report"],
+)
+def test_a_failure_in_the_middle_of_a_read_raises_a_matchusage_error(
+    sql_engine: sa.Engine, read: Callable[[SQLRepository], object]
+) -> None:
     writer = SQLRepository(sql_engine)
     writer.create_schema()
     load(writer, world(*(Match(f"m{n}", "p1", {"u1"}, T0 + n * DAY) for n in range(6))))
     _failing_view(sql_engine)
     reader = SQLRepository(sql_engine, SchemaMapping(matches=MatchTable("failing")))
-    with pytest.raises(RepositoryError, match="matches failed") as caught:
-        reader.matches("o1", start=T0, end=T0 + 30 * DAY)
+    with pytest.raises(RepositoryError, match="failed") as caught:
+        read(reader)
     assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
-    with pytest.raises(RepositoryError) as caught:
-        reader.count_active_users("o1", [MONTHLY.period(2)])
-    assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
-    with pytest.raises(RepositoryError):
-        reader.active_users_by_period("o1", [MONTHLY.period(2)])
 
 
 def test_a_missing_table_is_a_repository_error(sql_engine: sa.Engine) -> None:
@@ -599,3 +791,35 @@ def test_bad_mappings_are_rejected(make: object, field: str) -> None:
 
 def test_a_pair_mapping_has_no_participant_table_by_default() -> None:
     assert None is SchemaMapping(matches=MatchTable(mentor="a", mentee="b")).participants
+
+
+@pytest.mark.parametrize("kind", ["memory", "sql"])
+def test_every_reporting_entry_point_reads_a_repository_as_it_reads_matches(
+    repository: SQLRepository, kind: str
+) -> None:
+    matches = [
+        Match("m1", "p1", {"u1", "u2"}, at(1, 10), roles={"u1": "mentor"}),
+        Match("m2", "p2", {"u1", "u3"}, at(3, 5), at(3, 20)),
+        Match("m3", "p3", {"u4"}, at(2, 1)),
+        Match("m4", "p1", {"u5"}, at(4, 1), at(4, 1)),
+    ]
+    records = world(*matches)
+    in_memory = InMemoryRepository()
+    in_memory.add(*records)
+    chosen = in_memory if kind == "memory" else load(repository, records)
+    source = OrganizationMatches(chosen, "o1")
+    own = [m for m in matches if m.program_id in {"p1", "p2"}]
+    now = at(4, 10)
+    report = matchusage.usage_report(own, MONTHLY, now=now)
+
+    assert report == matchusage.usage_report(source, MONTHLY, now=now)
+    assert list(matchusage.export_rows(report)) == list(
+        matchusage.export_rows(matchusage.usage_report(source, MONTHLY, now=now))
+    )
+    assert matchusage.explain(own, "u1", MARCH) == matchusage.explain(source, "u1", MARCH)
+    assert matchusage.current_active_matches(own, at=now) == matchusage.current_active_matches(
+        source, at=now
+    )
+    assert matchusage.current_active_users(own, at=now, program_id="p1") == (
+        matchusage.current_active_users(OrganizationMatches(chosen, "o1", "p1"), at=now)
+    )

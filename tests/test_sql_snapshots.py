@@ -10,7 +10,6 @@ import pytest
 import sqlalchemy as sa
 
 from matchusage.exceptions import CorruptSnapshotError, RepositoryError
-from matchusage.protocols import SnapshotStore
 from matchusage.sql import SQLSnapshotStore
 from matchusage.testing.contracts import SnapshotStoreContract
 
@@ -26,10 +25,6 @@ class TestSQLSnapshotStore(SnapshotStoreContract):
     @pytest.fixture
     def store(self, sql_store: SQLSnapshotStore) -> SQLSnapshotStore:
         return sql_store
-
-
-def test_is_a_snapshot_store(sql_store: SQLSnapshotStore) -> None:
-    assert isinstance(sql_store, SnapshotStore)
 
 
 def test_create_schema_twice_is_harmless(sql_store: SQLSnapshotStore) -> None:
