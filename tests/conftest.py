@@ -1,4 +1,4 @@
-"""Shared fixtures: Hypothesis profiles, a throwaway PostgreSQL server, SQL engines."""
+"""Shared fixtures: Hypothesis profiles, a throwaway PostgreSQL server, SQL engines, Spark."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 
-from . import _postgresql
+from . import _postgresql, _spark
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 settings.register_profile(
     "default",
@@ -72,3 +76,14 @@ def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.En
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'test.db'}")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """A local Spark session (``local[2]``) shared by every Spark test of the run.
+
+    Skips without pyspark or Java, except under ``CI=true`` where they must be there.
+    """
+    _spark.require_spark()
+    with _spark.local_session() as session:
+        yield session
