@@ -480,6 +480,54 @@ def test_due_periods_of_a_new_organization(
     assert expected == due_periods(organization(), store, now=now, grace=grace, backfill=backfill)
 
 
+@pytest.mark.parametrize(
+    ("adapter", "method"),
+    [("repository", "matches"), ("store", "add"), ("provider", "report_usage")],
+    ids=["repository-down", "store-write-fails", "provider-down"],
+)
+def test_a_new_organizations_first_period_is_billed_even_if_its_first_close_fails(
+    adapter: str, method: str, make_store: Callable[[], SnapshotStore]
+) -> None:
+    """The first run remembers where billing starts: a later run bills from there, once."""
+    adapters: dict[str, Any] = {
+        "repository": world(),
+        "store": make_store(),
+        "provider": provider(),
+    }
+    failing = {**adapters, adapter: Flaky(adapters[adapter], method, "before")}
+
+    first = billing_run(failing["repository"], failing["provider"], failing["store"], now=at(2, 2))
+    later = billing_run(
+        adapters["repository"], adapters["provider"], adapters["store"], now=at(4, 2)
+    )
+    again = billing_run(
+        adapters["repository"], adapters["provider"], adapters["store"], now=at(4, 3)
+    )
+
+    assert [JANUARY] == [failure.period for failure in first.failed]
+    assert [JANUARY, FEBRUARY, MARCH] == [result.period for result in later.closed]
+    assert ([], [MARCH]) == (
+        [r.period for r in again.closed],
+        [r.period for r in again.already_closed],
+    )
+    invoiced = [invoice.period for invoice in adapters["provider"].invoices("acme")]
+    assert [JANUARY, FEBRUARY, MARCH] == sorted(invoiced)
+    assert JANUARY == adapters["store"].billing_start("acme")
+
+
+def test_periods_before_the_first_billable_one_are_never_due() -> None:
+    store = InMemorySnapshotStore()
+    store.start_billing("acme", FEBRUARY)
+    assert [FEBRUARY, MARCH] == due_periods(organization(), store, now=at(4, 2), backfill=3)
+
+
+def test_a_gap_between_snapshots_is_due() -> None:
+    repository, billing, store = world(), provider(), InMemorySnapshotStore()
+    for period in (JANUARY, MARCH):
+        close_period(repository, billing, store, organization(), period, now=at(4, 2))
+    assert [FEBRUARY] == due_periods(organization(), store, now=at(4, 2), backfill=0)
+
+
 def test_bad_backfill() -> None:
     with pytest.raises(InvalidRecordError, match="'backfill' must be a non-negative integer"):
         due_periods(organization(), InMemorySnapshotStore(), now=at(3, 1), backfill=-1)
@@ -579,17 +627,21 @@ class ClosingMachine(RuleBasedStateMachine):
             if period.end <= self.now
         }
         store, billing = flaky(step, self.store, self.billing)
-        # Backfill every period since the anchor, so none of PERIODS is out of reach.
-        backfill = CYCLE.index_of(self.now) + 1
-        summary = billing_run(self.repository, billing, store, now=self.now, backfill=backfill)
+        summary = billing_run(self.repository, billing, store, now=self.now)
         for period, users in expected.items():
             snapshot = self.store.get("acme", period)
             if snapshot is not None:
                 assert users == set(snapshot.user_ids)
                 self.billed_at_close[period] = users
+        # Every closed period since the first billable one (recorded by the first run that
+        # found periods due, or the oldest snapshot), however many runs crashed before.
+        taken = [s.period for s in self.store.snapshots("acme")]
+        starts = [p for p in (self.store.billing_start("acme"), *taken[:1]) if p is not None]
         if step is None:
             assert summary.ok
-            assert all(self.store.report("acme", period) for period in expected)
+            assert bool(starts) == bool(expected)  # a start is recorded once a period is due
+            first = min(starts, default=None)
+            assert all(self.store.report("acme", p) for p in expected if first and p >= first)
 
     @rule(data=st.data())
     def reconcile(self, data: st.DataObject) -> None:

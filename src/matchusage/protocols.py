@@ -255,3 +255,17 @@ class SnapshotStore(Protocol):
     def report(self, organization_id: str, period: BillingPeriod) -> ReportedUsage | None:
         """Return the recorded report of an organization's period, or ``None``."""
         ...
+
+    def start_billing(self, organization_id: str, period: BillingPeriod) -> BillingPeriod:
+        """Record *period* as the organization's first billable period, unless one is recorded.
+
+        Written once, like snapshots: a later call keeps the recorded period and
+        returns it. [`billing_run`][matchusage.billing.billing_run] records it
+        before its first attempt to close a period of the organization, so a
+        first close that fails is retried by later runs, however late.
+        """
+        ...
+
+    def billing_start(self, organization_id: str) -> BillingPeriod | None:
+        """Return the organization's recorded first billable period, or ``None``."""
+        ...

@@ -184,30 +184,61 @@ def due_periods(
 ) -> list[BillingPeriod]:
     """The periods a billing run closes (or checks) for one organization, oldest first.
 
-    These are: the last *backfill* closed periods; every closed period after
-    the organization's latest snapshot (a run that was skipped is caught up);
-    and every snapshot whose report was never recorded (a crashed run is
-    finished). A period is closed when ``period.end + grace <= now``; periods
-    before the cycle's anchor are never due.
+    Every closed period since the organization's **first billable period**
+    that was never reported is due: a period with no snapshot (a run that
+    was skipped, or whose first close failed, is caught up) and a snapshot
+    whose report was never recorded (a crashed run is finished). So are the
+    last *backfill* closed periods, which a run that finds them reported
+    counts as already closed.
+
+    The first billable period is the one recorded in the store by the first
+    billing run that found periods due (see
+    [`SnapshotStore.start_billing`][matchusage.protocols.SnapshotStore.start_billing]),
+    or the organization's oldest snapshot if that is older; an organization
+    with neither starts with the last *backfill* closed periods. A period is
+    closed when ``period.end + grace <= now``; periods before the cycle's
+    anchor are never due, and neither is a period that overlaps a snapshot
+    of another period (taken before the cycle changed).
     """
+    return _due(organization, snapshots, now=now, grace=grace, backfill=backfill)[0]
+
+
+def _due(
+    organization: Organization,
+    snapshots: SnapshotStore,
+    *,
+    now: datetime,
+    grace: timedelta,
+    backfill: int,
+) -> tuple[list[BillingPeriod], BillingPeriod | None]:
+    """`due_periods`, and the organization's recorded first billable period."""
     if not isinstance(backfill, int) or isinstance(backfill, bool) or backfill < 0:
         raise InvalidRecordError("billing_run", "backfill", backfill, "a non-negative integer")
     cycle = organization.cycle
     first_open = cycle.index_of(now - grace)
-    indexes = set(range(max(0, first_open - backfill), first_open))
-    periods = set()
+    recent = max(0, first_open - backfill)
     taken = snapshots.snapshots(organization.id)
-    for snapshot in taken:
-        if snapshots.report(organization.id, snapshot.period) is None:
-            periods.add(snapshot.period)
-    if taken:
-        latest_end = taken[-1].period.end
-        after = cycle.index_of(latest_end)
-        if cycle.boundary(after) < latest_end:
-            after += 1
-        indexes.update(range(max(0, after), first_open))
-    periods.update(cycle.period(index) for index in indexes)
-    return sorted(periods)
+    start = snapshots.billing_start(organization.id)
+    starts = [cycle.index_of(p.start) for p in (start, taken[0].period if taken else None) if p]
+    first = max(0, min(starts, default=recent))
+    taken_periods = {snapshot.period for snapshot in taken}
+    due = {
+        snapshot.period
+        for snapshot in taken
+        if snapshots.report(organization.id, snapshot.period) is None
+    }
+    for index in range(min(first, recent), first_open):
+        period = cycle.period(index)
+        if period in taken_periods:
+            if index >= recent:
+                due.add(period)  # re-checked: found closed, or finished
+        elif index >= first and not any(_overlap(period, p) for p in taken_periods):
+            due.add(period)  # never closed, or its first close failed
+    return sorted(due), start
+
+
+def _overlap(a: BillingPeriod, b: BillingPeriod) -> bool:
+    return a.start < b.end and b.start < a.end
 
 
 @attrs.frozen
@@ -272,8 +303,10 @@ def billing_run(
         snapshots: Where snapshots and report records are kept.
         now: The current instant.
         grace: The late-data window after each period's end.
-        backfill: How many of the most recent closed periods every run checks
-            (a new organization gets these billed).
+        backfill: How many of the most recent closed periods every run checks;
+            an organization billed for the first time starts with these, and
+            every later period is billed in turn (see
+            [`due_periods`][matchusage.billing.due_periods]).
         organizations: Only these organizations (default: all of the repository's).
 
     Returns:
@@ -287,9 +320,12 @@ def billing_run(
     for organization in targets:
         period: BillingPeriod | None = None
         try:
-            for period in due_periods(
-                organization, snapshots, now=now, grace=grace, backfill=backfill
-            ):
+            due, start = _due(organization, snapshots, now=now, grace=grace, backfill=backfill)
+            if due and start is None:
+                # Remembered before the first close is tried: if it fails (the repository
+                # or the provider is down), later runs still start from this period.
+                snapshots.start_billing(organization.id, due[0])
+            for period in due:
                 result = close_period(
                     repository, provider, snapshots, organization, period, now=now, grace=grace
                 )

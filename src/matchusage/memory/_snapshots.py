@@ -22,6 +22,7 @@ class InMemorySnapshotStore:
 
     _snapshots: dict[_Key, UsageSnapshot] = attrs.field(factory=dict, init=False)
     _reports: dict[_Key, ReportedUsage] = attrs.field(factory=dict, init=False)
+    _starts: dict[str, BillingPeriod] = attrs.field(factory=dict, init=False)
 
     def add(self, snapshot: UsageSnapshot) -> UsageSnapshot:
         """Store *snapshot* unless its period has one; return the stored snapshot."""
@@ -56,3 +57,15 @@ class InMemorySnapshotStore:
     def report(self, organization_id: str, period: BillingPeriod) -> ReportedUsage | None:
         """The recorded report of an organization's period, if any."""
         return self._reports.get((organization_id, period))
+
+    def start_billing(self, organization_id: str, period: BillingPeriod) -> BillingPeriod:
+        """Record the organization's first billable period (the first record stays)."""
+        if not isinstance(period, BillingPeriod):
+            raise InvalidRecordError(
+                "SnapshotStore.start_billing", "period", period, "a BillingPeriod"
+            )
+        return self._starts.setdefault(organization_id, period)
+
+    def billing_start(self, organization_id: str) -> BillingPeriod | None:
+        """The organization's recorded first billable period, if any."""
+        return self._starts.get(organization_id)

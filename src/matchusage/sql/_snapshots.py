@@ -26,8 +26,9 @@ def _key_columns() -> list[sa.Column[Any]]:
 class SQLSnapshotStore:
     """A [`SnapshotStore`][matchusage.protocols.SnapshotStore] in any SQLAlchemy database.
 
-    Two tables, ``<prefix>usage_snapshots`` and ``<prefix>usage_reports``,
-    keyed by organization and period (as UTC microseconds). A snapshot is
+    Three tables, ``<prefix>usage_snapshots`` and ``<prefix>usage_reports``,
+    keyed by organization and period (as UTC microseconds), and
+    ``<prefix>billing_starts``, each organization's first billable period. A snapshot is
     stored as its canonical JSON with its fingerprint, which is checked on
     every read. Writes rely on the primary keys, so concurrent closers of
     the same period (even on different machines) end with one snapshot and
@@ -42,7 +43,7 @@ class SQLSnapshotStore:
 
     Args:
         engine: The database.
-        table_prefix: Prefix of the two table names.
+        table_prefix: Prefix of the table names.
     """
 
     def __init__(self, engine: Engine, *, table_prefix: str = "matchusage_") -> None:
@@ -75,8 +76,16 @@ class SQLSnapshotStore:
             ),
         )
 
+        self.starts_table = sa.Table(
+            f"{table_prefix}billing_starts",
+            self.metadata,
+            sa.Column("organization_id", sa.String(255), primary_key=True),
+            sa.Column("period_start_us", sa.BigInteger, nullable=False),
+            sa.Column("period_end_us", sa.BigInteger, nullable=False),
+        )
+
     def create_schema(self) -> None:
-        """Create the two tables if they do not exist."""
+        """Create the tables if they do not exist."""
         with database_errors("SnapshotStore.create_schema", writing=True):
             self.metadata.create_all(self.engine)
 
@@ -207,3 +216,32 @@ class SQLSnapshotStore:
             reference=row.reference,
             reported_at=from_micros(row.reported_at_us),
         )
+
+    def start_billing(self, organization_id: str, period: BillingPeriod) -> BillingPeriod:
+        """Record the organization's first billable period (the first record stays)."""
+        if not isinstance(period, BillingPeriod):
+            raise InvalidRecordError(
+                "SnapshotStore.start_billing", "period", period, "a BillingPeriod"
+            )
+        with database_errors("SnapshotStore.start_billing", writing=True):
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        self.starts_table.insert(), self._key(organization_id, period)
+                    )
+            except sa.exc.IntegrityError:
+                pass  # recorded already: the first record stays
+        stored = self.billing_start(organization_id)
+        assert stored is not None
+        return stored
+
+    def billing_start(self, organization_id: str) -> BillingPeriod | None:
+        """The organization's recorded first billable period, if any."""
+        table = self.starts_table
+        with database_errors("SnapshotStore.billing_start"), self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(table).where(table.c.organization_id == organization_id)
+            ).first()
+        if row is None:
+            return None
+        return BillingPeriod(from_micros(row.period_start_us), from_micros(row.period_end_us))

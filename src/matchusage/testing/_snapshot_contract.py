@@ -132,3 +132,16 @@ class SnapshotStoreContract:
         first = store.record_report(self.report(snapshot, "ref-1"))
         assert store.record_report(self.report(snapshot, "ref-2")) == first
         assert store.report("org-1", snapshot.period) == first
+
+    def test_billing_start_is_written_once(self, store: SnapshotStore) -> None:
+        """The first billable period recorded for an organization stays; others have none."""
+        first, later = _CYCLE.period(3), _CYCLE.period(5)
+        assert store.billing_start("org-1") is None
+        assert store.start_billing("org-1", first) == first
+        assert store.start_billing("org-1", later) == first
+        assert store.billing_start("org-1") == first
+        assert store.billing_start("org-2") is None
+        utc = BillingPeriod(
+            first.start.astimezone(timezone.utc), first.end.astimezone(timezone.utc)
+        )
+        assert store.billing_start("org-1") == utc
