@@ -127,7 +127,7 @@ def organization_of_match(match: Match, organization_of: Mapping[str, str]) -> s
         return organization_of[match.program_id]
     except KeyError:
         raise UnknownRecordError(
-            f"Match {match.id!r}: unknown program {match.program_id!r}"
+            "program", match.program_id, context=f"Match {match.id!r}"
         ) from None
 
 

@@ -129,7 +129,30 @@ class DuplicateMatchError(MatchUsageError, ValueError):
 
 
 class UnknownRecordError(MatchUsageError, LookupError):
-    """A record referenced by id does not exist (an unknown program, organization or user)."""
+    """A record referenced by id does not exist (an unknown organization, program, snapshot...).
+
+    The message reads ``"{context}: unknown {kind} {record_id!r}; {hint}"``, the
+    context and the hint only when given, e.g. ``Match 'm1': unknown program 'p9'``.
+
+    Attributes:
+        kind: What was looked up: ``"organization"``, ``"program"``, ``"customer"``,
+            ``"invoice"``, ``"payment method"``, ``"snapshot"``...
+        record_id: The id that was not found.
+        context: The record or service that referred to it (``"Match 'm1'"``,
+            ``"the billing provider"``), or None.
+        hint: What to do about it, or ``""``.
+    """
+
+    def __init__(
+        self, kind: str, record_id: object, *, context: str | None = None, hint: str = ""
+    ) -> None:
+        self.kind = kind
+        self.record_id = record_id
+        self.context = context
+        self.hint = hint
+        where = f"{context}: " if context else ""
+        advice = f"; {hint}" if hint else ""
+        super().__init__(f"{where}unknown {kind} {record_id!r}{advice}")
 
 
 class UsageConflictError(MatchUsageError, ValueError):

@@ -390,6 +390,9 @@ def reconcile(
     snapshot = snapshots.get(organization.id, period)
     if snapshot is None:
         raise UnknownRecordError(
-            f"Organization {organization.id!r}: period {period} has no snapshot; close it first"
+            "snapshot",
+            str(period),
+            context=f"Organization {organization.id!r}",
+            hint="close it first",
         )
     return Adjustment(snapshot, take_snapshot(repository, organization, period, now=now))

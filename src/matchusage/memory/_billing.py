@@ -170,7 +170,7 @@ class InMemoryBillingProvider:
             method = self._vault[reference]
         except KeyError:
             raise UnknownRecordError(
-                f"the billing provider has no payment method {reference!r}"
+                "payment method", reference, context="the billing provider"
             ) from None
         customer.payment_method = method
         return method
@@ -281,7 +281,7 @@ class InMemoryBillingProvider:
             return self._customers[organization_id]
         except (KeyError, TypeError):
             raise UnknownRecordError(
-                f"the billing provider has no customer {organization_id!r}"
+                "customer", organization_id, context="the billing provider"
             ) from None
 
     def _find(self, organization_id: str, invoice_number: str) -> tuple[int, Invoice]:
@@ -289,5 +289,5 @@ class InMemoryBillingProvider:
             if invoice.number == invoice_number:
                 return position, invoice
         raise UnknownRecordError(
-            f"Organization {organization_id!r} has no invoice {invoice_number!r}"
+            "invoice", invoice_number, context=f"Organization {organization_id!r}"
         )

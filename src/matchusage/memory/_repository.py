@@ -80,13 +80,13 @@ class InMemoryRepository:
             elif isinstance(record, Program):
                 if record.organization_id not in organizations:
                     raise UnknownRecordError(
-                        f"Program {record.id!r}: unknown organization {record.organization_id!r}"
+                        "organization", record.organization_id, context=f"Program {record.id!r}"
                     )
                 programs.add(record.id)
             elif isinstance(record, Match):
                 if record.program_id not in programs:
                     raise UnknownRecordError(
-                        f"Match {record.id!r}: unknown program {record.program_id!r}"
+                        "program", record.program_id, context=f"Match {record.id!r}"
                     )
                 if record.id in matches:
                     raise DuplicateMatchError(record.id)
@@ -110,7 +110,7 @@ class InMemoryRepository:
     def save_match(self, match: Match) -> None:
         """Insert *match*, or replace the match with the same id (e.g. to end it)."""
         if match.program_id not in self._programs:
-            raise UnknownRecordError(f"Match {match.id!r}: unknown program {match.program_id!r}")
+            raise UnknownRecordError("program", match.program_id, context=f"Match {match.id!r}")
         old = self._matches.get(match.id)
         if old is not None:
             self._index_of(old).remove(old)
@@ -132,7 +132,7 @@ class InMemoryRepository:
         try:
             return self._organizations[organization_id]
         except KeyError:
-            raise UnknownRecordError(f"unknown organization {organization_id!r}") from None
+            raise UnknownRecordError("organization", organization_id) from None
 
     def programs(self, organization_id: str) -> Sequence[Program]:
         """The programs of an organization, ordered by id."""

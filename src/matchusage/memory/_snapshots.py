@@ -49,8 +49,10 @@ class InMemorySnapshotStore:
         key = (report.organization_id, report.period)
         if key not in self._snapshots:
             raise UnknownRecordError(
-                f"no snapshot of {report.organization_id!r} for period {report.period} "
-                "to record a report for"
+                "snapshot",
+                str(report.period),
+                context=f"Organization {report.organization_id!r}",
+                hint="add the snapshot before recording its report",
             )
         return self._reports.setdefault(key, report)
 

@@ -162,7 +162,7 @@ class SQLRepository:
             sa.select(table).where(table.c[self.mapping.organizations.id] == organization_id)
         ).first()
         if row is None:
-            raise UnknownRecordError(f"unknown organization {organization_id!r}")
+            raise UnknownRecordError("organization", organization_id)
         return row._mapping
 
     def programs(self, organization_id: str) -> list[Program]:
@@ -304,7 +304,7 @@ class SQLRepository:
             for program in programs:
                 if program.organization_id not in known_orgs:
                     raise UnknownRecordError(
-                        f"Program {program.id!r}: unknown organization {program.organization_id!r}"
+                        "organization", program.organization_id, context=f"Program {program.id!r}"
                     )
             known_programs = {p.id for p in programs} | self._existing(
                 connection, "programs", [m.program_id for m in matches]
@@ -313,7 +313,7 @@ class SQLRepository:
             for match in matches:
                 if match.program_id not in known_programs:
                     raise UnknownRecordError(
-                        f"Match {match.id!r}: unknown program {match.program_id!r}"
+                        "program", match.program_id, context=f"Match {match.id!r}"
                     )
                 if match.id in taken:
                     raise DuplicateMatchError(match.id)
@@ -334,9 +334,7 @@ class SQLRepository:
         mm, t = self.mapping.matches, self._tables
         with self._writing("save_match") as connection:
             if not self._existing(connection, "programs", [match.program_id]):
-                raise UnknownRecordError(
-                    f"Match {match.id!r}: unknown program {match.program_id!r}"
-                )
+                raise UnknownRecordError("program", match.program_id, context=f"Match {match.id!r}")
             if t.participants is not None and self.mapping.participants is not None:
                 column = t.participants.c[self.mapping.participants.match_id]
                 connection.execute(t.participants.delete().where(column == match.id))
@@ -541,7 +539,5 @@ class SQLRepository:
         """
         idle = [key for key, value in found.items() if not any(value.values())]
         missing = set(idle) - self._existing(connection, "organizations", idle)
-        if len(missing) == 1:
-            raise UnknownRecordError(f"unknown organization {missing.pop()!r}")
         if missing:
-            raise UnknownRecordError(f"unknown organizations {sorted(missing)!r}")
+            raise UnknownRecordError("organization", min(missing))

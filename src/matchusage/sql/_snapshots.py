@@ -195,8 +195,10 @@ class SQLSnapshotStore:
         ).first()
         if found is None:
             raise UnknownRecordError(
-                f"no snapshot of {report.organization_id!r} for period {report.period} "
-                "to record a report for"
+                "snapshot",
+                str(report.period),
+                context=f"Organization {report.organization_id!r}",
+                hint="add the snapshot before recording its report",
             )
 
     def report(self, organization_id: str, period: BillingPeriod) -> ReportedUsage | None:
