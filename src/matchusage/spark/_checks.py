@@ -103,7 +103,7 @@ def _check_matches(matches: DataFrame, by_program: bool) -> None:
     if by_program and not row.program_id:
         raise InvalidMatchError(row.match_id, "program_id", row.program_id, _ID)
     if by_program:
-        raise UnknownRecordError(f"Match {row.match_id!r}: unknown program {row.program_id!r}")
+        raise UnknownRecordError("program", row.program_id, context=f"Match {row.match_id!r}")
     raise InvalidMatchError(row.match_id, "organization_id", row.organization_id, _ID)
 
 
@@ -128,4 +128,4 @@ def _check_participants(participants: DataFrame, matches: DataFrame) -> None:
     orphan = participants.join(matches, "match_id", "left_anti").limit(1).collect()
     if orphan:
         row = orphan[0]
-        raise UnknownRecordError(f"Participant {row.user_id!r}: unknown match {row.match_id!r}")
+        raise UnknownRecordError("match", row.match_id, context=f"Participant {row.user_id!r}")
