@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from matchusage import BillingPeriod
-from matchusage.billing import MatchEvidence, UsageSnapshot
+from matchusage.billing import MatchEvidence, UsageSnapshot, fingerprint
 from matchusage.exceptions import CorruptSnapshotError, InvalidRecordError
 from matchusage.testing import strategies as mst
 
@@ -145,3 +145,14 @@ def test_a_fingerprint_mismatch_is_corruption() -> None:
     taken = snapshot({"ann": [evidence()]})
     with pytest.raises(CorruptSnapshotError, match="stored 'sha256:00'"):
         UsageSnapshot.from_canonical(taken.canonical(), computed_at=AT, fingerprint="sha256:00")
+
+
+def test_keyed_fingerprints_need_the_key() -> None:
+    text = snapshot({"ann": [evidence()]}).canonical()
+    keyed = fingerprint(text, b"k")
+    assert keyed.startswith("hmac-sha256:")
+    assert keyed != fingerprint(text, b"other")
+    assert fingerprint(text).startswith("sha256:")
+    for key in (b"", "text"):
+        with pytest.raises(InvalidRecordError, match="'key' must be non-empty bytes"):
+            fingerprint(text, key)  # type: ignore[arg-type]

@@ -36,6 +36,7 @@ __all__ = [
     "ProviderRequestError",
     "ProviderUnavailableError",
     "RepositoryError",
+    "SnapshotConflictError",
     "UnknownRecordError",
     "UsageConflictError",
 ]
@@ -204,7 +205,47 @@ class DocumentUnavailableError(MatchUsageError, LookupError):
 
 
 class CorruptSnapshotError(MatchUsageError, ValueError):
-    """A stored usage snapshot does not match its own fingerprint: it was altered in storage."""
+    """A stored snapshot or report record does not match its fingerprint: it was altered.
+
+    With a fingerprint key (an HMAC), content and fingerprint edited together
+    are caught too, and so is a record stored without the key.
+    """
+
+
+class SnapshotConflictError(MatchUsageError, ValueError):
+    """A snapshot or report record differs from the one stored for its organization and period.
+
+    Snapshots and report records are written once; storing the same content
+    again returns the stored record, but different content is refused, and
+    nothing changes. The message says what differs.
+
+    Attributes:
+        organization_id: The organization.
+        period: The period.
+        stored: The stored snapshot or report record (which stays).
+        attempted: The refused one.
+        differences: What differs, one phrase each, e.g.
+            ``"users only in the new snapshot: 'cyd'"``.
+    """
+
+    def __init__(
+        self,
+        organization_id: str,
+        period: object,
+        stored: object,
+        attempted: object,
+        differences: tuple[str, ...],
+    ) -> None:
+        self.organization_id = organization_id
+        self.period = period
+        self.stored = stored
+        self.attempted = attempted
+        self.differences = differences
+        kind = type(stored).__name__
+        super().__init__(
+            f"Organization {organization_id!r}: a different {kind} of period {period} is "
+            f"stored and stays; {'; '.join(differences)}"
+        )
 
 
 class InvalidLineError(InvalidRecordError):

@@ -33,7 +33,7 @@ from ._close import (
 from ._documents import DocumentFormat
 from ._portal import BillingPortal, billing_portal
 from ._pricing import InvoiceLine, PriceTier, TierMode, minor_units, round_money
-from ._snapshots import MatchEvidence, UsageSnapshot
+from ._snapshots import MatchEvidence, UsageSnapshot, fingerprint
 from ._values import (
     Address,
     BillingDetails,
@@ -78,6 +78,7 @@ __all__ = [
     "billing_run",
     "close_period",
     "due_periods",
+    "fingerprint",
     "reconcile",
     "usage_idempotency_key",
 ]

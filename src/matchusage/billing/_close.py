@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import cast
 
 import attrs
 
@@ -17,6 +18,7 @@ from ..exceptions import (
     InvalidPeriodError,
     InvalidRecordError,
     PeriodNotClosedError,
+    SnapshotConflictError,
     UnknownRecordError,
 )
 from ..protocols import BillingProvider, MatchRepository, SnapshotStore
@@ -161,7 +163,7 @@ def close_period(
         raise PeriodNotClosedError(organization.id, period, closes_at)
     snapshot = snapshots.get(organization.id, period)
     if snapshot is None:
-        snapshot = snapshots.add(take_snapshot(repository, organization, period, now=now))
+        snapshot = _store(snapshots, take_snapshot(repository, organization, period, now=now))
     report = snapshots.report(organization.id, period)
     if report is not None:
         return CloseResult(snapshot, report, CloseStatus.ALREADY_CLOSED)
@@ -172,6 +174,14 @@ def close_period(
         idempotency_key=usage_idempotency_key(organization.id, period),
     )
     return CloseResult(snapshot, snapshots.record_report(report), CloseStatus.CLOSED)
+
+
+def _store(snapshots: SnapshotStore, snapshot: UsageSnapshot) -> UsageSnapshot:
+    """Store *snapshot*; if a concurrent closer stored another of the period first, use that."""
+    try:
+        return snapshots.add(snapshot)
+    except SnapshotConflictError as conflict:
+        return cast(UsageSnapshot, conflict.stored)  # the first snapshot is the one billed
 
 
 def due_periods(

@@ -3,20 +3,125 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from .._model import Match
 from .._periods import BillingPeriod
 from .._time import from_micros, is_aware, require_aware, to_micros
-from ..exceptions import CorruptSnapshotError, InvalidRecordError
+from ..exceptions import CorruptSnapshotError, InvalidRecordError, SnapshotConflictError
+from ._values import ReportedUsage
 
 _FORMAT = 1
+Stored = TypeVar("Stored", "UsageSnapshot", ReportedUsage)
+
+
+def fingerprint(text: str, key: bytes | None = None) -> str:
+    """The fingerprint of a record's canonical *text*: ``"sha256:<hex>"``, or with *key*
+    ``"hmac-sha256:<hex>"``, which only a holder of the key can compute.
+
+    An unkeyed fingerprint detects accidental changes; anyone able to edit a
+    record can recompute it. A keyed one (the operator's secret, kept away from
+    the database) also detects a record edited together with its fingerprint.
+    """
+    if key is None:
+        return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+    if not isinstance(key, bytes) or not key:
+        raise InvalidRecordError("fingerprint", "key", "<redacted>", "non-empty bytes")
+    return f"hmac-sha256:{hmac.new(key, text.encode(), hashlib.sha256).hexdigest()}"
+
+
+def check_fingerprint(what: str, text: str, stored: str, key: bytes | None) -> None:
+    """Raise `CorruptSnapshotError` unless *stored* is the fingerprint of *text* under *key*.
+
+    With a key, an unkeyed fingerprint is refused too: it could have been
+    written by anyone.
+    """
+    computed = fingerprint(text, key)
+    if hmac.compare_digest(computed, stored):
+        return
+    if key is None:
+        raise CorruptSnapshotError(
+            f"{what}: content has fingerprint {computed!r}, stored {stored!r}; "
+            "the record was altered in storage"
+        )
+    # The expected HMAC is not shown: it would let whoever reads the error forge it.
+    raise CorruptSnapshotError(
+        f"{what}: stored {stored!r} is not the HMAC-SHA256 of its content under the "
+        "store's key; the record was altered in storage, or written without the key "
+        "or with another one"
+    )
+
+
+def report_canonical(report: ReportedUsage) -> str:
+    """The canonical JSON of a report record: what its fingerprint is computed over."""
+    return json.dumps(
+        [
+            _FORMAT,
+            report.organization_id,
+            [to_micros(report.period.start), to_micros(report.period.end)],
+            report.quantity,
+            report.idempotency_key,
+            report.reference,
+            to_micros(report.reported_at),
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def _listed(users: frozenset[str]) -> str:
+    shown = ", ".join(map(repr, sorted(users)[:10]))
+    return shown + (f" and {len(users) - 10} more" if len(users) > 10 else "")
+
+
+def _snapshot_differences(stored: UsageSnapshot, attempted: UsageSnapshot) -> tuple[str, ...]:
+    before, after = stored.users, attempted.users
+    differences = []
+    if after - before:
+        differences.append(f"users only in the new snapshot: {_listed(after - before)}")
+    if before - after:
+        differences.append(f"users only in the stored snapshot: {_listed(before - after)}")
+    changed = frozenset(u for u in before & after if stored.evidence[u] != attempted.evidence[u])
+    if changed:
+        differences.append(f"different matches for: {_listed(changed)}")
+    return tuple(differences)
+
+
+def _report_differences(stored: ReportedUsage, attempted: ReportedUsage) -> tuple[str, ...]:
+    fields = ("quantity", "idempotency_key", "reference", "reported_at")
+    return tuple(
+        f"{field} {getattr(attempted, field)!r} instead of {getattr(stored, field)!r}"
+        for field in fields
+        if getattr(stored, field) != getattr(attempted, field)
+    )
+
+
+def require_same(stored: Stored, attempted: Stored) -> Stored:
+    """Return *stored* if *attempted* has the same content, else raise `SnapshotConflictError`.
+
+    The rule of every snapshot store, for snapshots and for report records:
+    written once, the same write again is a no-op, a different one is refused.
+    (A snapshot's ``computed_at`` is not content: the same users and evidence
+    computed twice are the same snapshot.)
+    """
+    if stored == attempted:
+        return stored
+    if isinstance(stored, UsageSnapshot) and isinstance(attempted, UsageSnapshot):
+        differences = _snapshot_differences(stored, attempted)
+    else:
+        assert isinstance(stored, ReportedUsage)
+        assert isinstance(attempted, ReportedUsage)
+        differences = _report_differences(stored, attempted)
+    raise SnapshotConflictError(
+        stored.organization_id, stored.period, stored, attempted, differences
+    )
 
 
 @attrs.frozen
@@ -97,7 +202,9 @@ class UsageSnapshot:
         fingerprint: ``"sha256:<hex>"`` over a canonical serialisation of the
             organization, the period and the evidence (not *computed_at*): two
             snapshots with the same content have the same fingerprint, whatever
-            time zones their instants are written in.
+            time zones their instants are written in. Stores given a key keep
+            a keyed fingerprint instead (see
+            [`fingerprint`][matchusage.billing.fingerprint]).
     """
 
     organization_id: str
@@ -120,8 +227,7 @@ class UsageSnapshot:
             raise InvalidRecordError(
                 record, "computed_at", self.computed_at, "a timezone-aware datetime"
             )
-        digest = hashlib.sha256(self.canonical().encode()).hexdigest()
-        object.__setattr__(self, "fingerprint", f"sha256:{digest}")
+        object.__setattr__(self, "fingerprint", fingerprint(self.canonical()))
 
     @property
     def user_ids(self) -> tuple[str, ...]:
@@ -161,12 +267,18 @@ class UsageSnapshot:
 
     @classmethod
     def from_canonical(
-        cls, text: str, *, computed_at: datetime, fingerprint: str | None = None
+        cls,
+        text: str,
+        *,
+        computed_at: datetime,
+        fingerprint: str | None = None,
+        key: bytes | None = None,
     ) -> UsageSnapshot:
         """Rebuild a snapshot from [`canonical`][matchusage.billing.UsageSnapshot.canonical] text.
 
         Instants come back in UTC. With *fingerprint*, the rebuilt snapshot
-        must have it.
+        must have it: its SHA-256, or with *key* its HMAC-SHA256 under the key
+        (see [`fingerprint`][matchusage.billing.fingerprint]).
 
         Raises:
             matchusage.exceptions.CorruptSnapshotError: The text is not a
@@ -196,9 +308,7 @@ class UsageSnapshot:
             )
         except (ValueError, KeyError, TypeError) as error:
             raise CorruptSnapshotError(f"not a canonical usage snapshot: {error}") from error
-        if fingerprint is not None and snapshot.fingerprint != fingerprint:
-            raise CorruptSnapshotError(
-                f"Snapshot of {snapshot.organization_id!r} for {snapshot.period}: content has "
-                f"fingerprint {snapshot.fingerprint!r}, stored {fingerprint!r}"
-            )
+        if fingerprint is not None:
+            what = f"Snapshot of {snapshot.organization_id!r} for {snapshot.period}"
+            check_fingerprint(what, snapshot.canonical(), fingerprint, key)
         return snapshot

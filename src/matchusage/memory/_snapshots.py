@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from .._periods import BillingPeriod
-from ..billing._snapshots import UsageSnapshot
+from ..billing._snapshots import UsageSnapshot, require_same
 from ..billing._values import ReportedUsage
 from ..exceptions import InvalidRecordError, UnknownRecordError
 
@@ -16,8 +16,9 @@ _Key = tuple[str, BillingPeriod]
 class InMemorySnapshotStore:
     """A [`SnapshotStore`][matchusage.protocols.SnapshotStore] kept in memory.
 
-    Snapshots and report records are written once; later writes for the same
-    organization and period return what is already stored.
+    Snapshots and report records are written once: the same write again
+    returns what is stored, a different one raises
+    [`SnapshotConflictError`][matchusage.exceptions.SnapshotConflictError].
     """
 
     _snapshots: dict[_Key, UsageSnapshot] = attrs.field(factory=dict, init=False)
@@ -25,10 +26,16 @@ class InMemorySnapshotStore:
     _starts: dict[str, BillingPeriod] = attrs.field(factory=dict, init=False)
 
     def add(self, snapshot: UsageSnapshot) -> UsageSnapshot:
-        """Store *snapshot* unless its period has one; return the stored snapshot."""
+        """Store *snapshot* unless its period has one; return the stored snapshot.
+
+        Raises:
+            matchusage.exceptions.SnapshotConflictError: A different snapshot
+                of the period is stored.
+        """
         if not isinstance(snapshot, UsageSnapshot):
             raise InvalidRecordError("SnapshotStore.add", "snapshot", snapshot, "a UsageSnapshot")
-        return self._snapshots.setdefault((snapshot.organization_id, snapshot.period), snapshot)
+        key = (snapshot.organization_id, snapshot.period)
+        return require_same(self._snapshots.setdefault(key, snapshot), snapshot)
 
     def get(self, organization_id: str, period: BillingPeriod) -> UsageSnapshot | None:
         """The snapshot of an organization's period, if taken."""
@@ -41,7 +48,12 @@ class InMemorySnapshotStore:
         return found
 
     def record_report(self, report: ReportedUsage) -> ReportedUsage:
-        """Record a report of a snapshot's period (the first record stays)."""
+        """Record a report of a snapshot's period (the first record stays).
+
+        Raises:
+            matchusage.exceptions.SnapshotConflictError: A different report of
+                the period is recorded.
+        """
         if not isinstance(report, ReportedUsage):
             raise InvalidRecordError(
                 "SnapshotStore.record_report", "report", report, "a ReportedUsage"
@@ -54,7 +66,7 @@ class InMemorySnapshotStore:
                 context=f"Organization {report.organization_id!r}",
                 hint="add the snapshot before recording its report",
             )
-        return self._reports.setdefault(key, report)
+        return require_same(self._reports.setdefault(key, report), report)
 
     def report(self, organization_id: str, period: BillingPeriod) -> ReportedUsage | None:
         """The recorded report of an organization's period, if any."""

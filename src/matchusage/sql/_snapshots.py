@@ -9,7 +9,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from .._periods import BillingPeriod
 from .._time import from_micros, to_micros
-from ..billing._snapshots import UsageSnapshot
+from ..billing._snapshots import (
+    UsageSnapshot,
+    check_fingerprint,
+    fingerprint,
+    report_canonical,
+    require_same,
+)
 from ..billing._values import ReportedUsage
 from ..exceptions import CorruptSnapshotError, InvalidRecordError, UnknownRecordError
 from ._errors import database_errors
@@ -29,10 +35,16 @@ class SQLSnapshotStore:
     Three tables, ``<prefix>usage_snapshots`` and ``<prefix>usage_reports``,
     keyed by organization and period (as UTC microseconds), and
     ``<prefix>billing_starts``, each organization's first billable period. A snapshot is
-    stored as its canonical JSON with its fingerprint, which is checked on
-    every read. Writes rely on the primary keys, so concurrent closers of
-    the same period (even on different machines) end with one snapshot and
-    one report record. Instants read back are in UTC. A database failure
+    stored as its canonical JSON with its fingerprint, and a report record
+    with its own; both are checked on every read. Given a *fingerprint_key*
+    (a secret the operator keeps outside the database), the fingerprints are
+    HMAC-SHA256 under it, so a record edited together with its fingerprint is
+    caught too, as is one written without the key. Writing the same snapshot
+    or report again returns the stored one; a different one raises
+    [`SnapshotConflictError`][matchusage.exceptions.SnapshotConflictError].
+    Writes rely on the primary keys, so concurrent closers of the same
+    period (even on different machines) end with one snapshot and one report
+    record. Instants read back are in UTC. A database failure
     raises [`RepositoryError`][matchusage.exceptions.RepositoryError] with
     the database's error as its cause.
 
@@ -44,10 +56,20 @@ class SQLSnapshotStore:
     Args:
         engine: The database.
         table_prefix: Prefix of the table names.
+        fingerprint_key: The key of keyed (HMAC) fingerprints, or ``None``
+            for plain SHA-256 ones. Records written under one setting are
+            refused under another.
     """
 
-    def __init__(self, engine: Engine, *, table_prefix: str = "matchusage_") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        table_prefix: str = "matchusage_",
+        fingerprint_key: bytes | None = None,
+    ) -> None:
         self.engine = engine
+        self._key_bytes = fingerprint_key
         self.metadata = sa.MetaData()
         self.snapshots_table = sa.Table(
             f"{table_prefix}usage_snapshots",
@@ -66,6 +88,7 @@ class SQLSnapshotStore:
             sa.Column("idempotency_key", sa.Text, nullable=False),
             sa.Column("reference", sa.Text, nullable=False),
             sa.Column("reported_at_us", sa.BigInteger, nullable=False),
+            sa.Column("fingerprint", sa.String(80), nullable=False),
             sa.ForeignKeyConstraint(
                 ["organization_id", "period_start_us", "period_end_us"],
                 [
@@ -107,7 +130,7 @@ class SQLSnapshotStore:
             raise InvalidRecordError("SnapshotStore.add", "snapshot", snapshot, "a UsageSnapshot")
         row = self._key(snapshot.organization_id, snapshot.period) | {
             "user_count": snapshot.count,
-            "fingerprint": snapshot.fingerprint,
+            "fingerprint": fingerprint(snapshot.canonical(), self._key_bytes),
             "computed_at_us": to_micros(snapshot.computed_at),
             "content": snapshot.canonical(),
         }
@@ -119,13 +142,14 @@ class SQLSnapshotStore:
                 pass  # a snapshot of the period exists: it wins
         stored = self.get(snapshot.organization_id, snapshot.period)
         assert stored is not None  # inserted, or there already
-        return stored
+        return require_same(stored, snapshot)
 
     def _snapshot(self, row: Any) -> UsageSnapshot:
         snapshot = UsageSnapshot.from_canonical(
             row.content,
             computed_at=from_micros(row.computed_at_us),
             fingerprint=row.fingerprint,
+            key=self._key_bytes,
         )
         if self._key(snapshot.organization_id, snapshot.period) != {
             "organization_id": row.organization_id,
@@ -178,13 +202,14 @@ class SQLSnapshotStore:
                             "idempotency_key": report.idempotency_key,
                             "reference": report.reference,
                             "reported_at_us": to_micros(report.reported_at),
+                            "fingerprint": fingerprint(report_canonical(report), self._key_bytes),
                         },
                     )
             except sa.exc.IntegrityError:
                 pass  # recorded already: the first record stays
         stored = self.report(report.organization_id, report.period)
         assert stored is not None
-        return stored
+        return require_same(stored, report)
 
     def _require_snapshot(self, connection: Connection, report: ReportedUsage) -> None:
         table = self.snapshots_table
@@ -210,7 +235,7 @@ class SQLSnapshotStore:
             ).first()
         if row is None:
             return None
-        return ReportedUsage(
+        report = ReportedUsage(
             organization_id=row.organization_id,
             period=BillingPeriod(from_micros(row.period_start_us), from_micros(row.period_end_us)),
             quantity=row.quantity,
@@ -218,6 +243,9 @@ class SQLSnapshotStore:
             reference=row.reference,
             reported_at=from_micros(row.reported_at_us),
         )
+        what = f"Report record of {report.organization_id!r} for {report.period}"
+        check_fingerprint(what, report_canonical(report), row.fingerprint, self._key_bytes)
+        return report
 
     def start_billing(self, organization_id: str, period: BillingPeriod) -> BillingPeriod:
         """Record the organization's first billable period (the first record stays)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 from .._periods import BillingCycle, BillingPeriod
 from ..billing._snapshots import MatchEvidence, UsageSnapshot
 from ..billing._values import ReportedUsage
-from ..exceptions import UnknownRecordError
+from ..exceptions import SnapshotConflictError, UnknownRecordError
 from ..protocols import SnapshotStore
 
 _ZONE = ZoneInfo("Europe/Berlin")
@@ -78,11 +79,33 @@ class SnapshotStoreContract:
         assert dict(stored.evidence) == dict(snapshot.evidence)
 
     def test_never_rewritten(self, store: SnapshotStore) -> None:
-        """Adding another snapshot of a stored period keeps and returns the first."""
-        first = self.snapshot(users=("ann",))
+        """The same snapshot again returns the stored one; a different one is refused."""
+        first = self.snapshot(users=("ann", "bob"))
         store.add(first)
-        assert store.add(self.snapshot(users=("ann", "bob", "cyd"))) == first
+        later = attrs.evolve(first, computed_at=first.computed_at + timedelta(days=1))
+        assert store.add(later).computed_at == first.computed_at
+        other = self.snapshot(users=("ann", "cyd", "dan"))
+        with pytest.raises(SnapshotConflictError) as conflict:
+            store.add(other)
+        assert (first, other) == (conflict.value.stored, conflict.value.attempted)
+        assert conflict.value.differences == (
+            "users only in the new snapshot: 'cyd', 'dan'",
+            "users only in the stored snapshot: 'bob'",
+        )
+        assert "a different UsageSnapshot of period" in str(conflict.value)
         assert store.get("org-1", first.period) == first
+
+    def test_a_snapshot_with_other_evidence_is_refused(self, store: SnapshotStore) -> None:
+        """The same users with other matches are a different snapshot too."""
+        first = store.add(self.snapshot(users=("ann",)))
+        other = UsageSnapshot(
+            first.organization_id,
+            first.period,
+            {"ann": [_evidence("m-other", first.period.start)]},
+            computed_at=first.computed_at,
+        )
+        with pytest.raises(SnapshotConflictError, match="different matches for: 'ann'"):
+            store.add(other)
 
     def test_period_is_the_same_in_any_zone(self, store: SnapshotStore) -> None:
         """A period is found by its instants, whatever zone it is written in."""
@@ -127,10 +150,12 @@ class SnapshotStoreContract:
         assert store.report("org-1", snapshot.period) == report
 
     def test_first_report_stays(self, store: SnapshotStore) -> None:
-        """Recording a period's report again keeps the first record."""
+        """Recording the same report again returns it; a different one is refused."""
         snapshot = store.add(self.snapshot())
         first = store.record_report(self.report(snapshot, "ref-1"))
-        assert store.record_report(self.report(snapshot, "ref-2")) == first
+        assert store.record_report(self.report(snapshot, "ref-1")) == first
+        with pytest.raises(SnapshotConflictError, match="reference 'ref-2' instead of 'ref-1'"):
+            store.record_report(self.report(snapshot, "ref-2"))
         assert store.report("org-1", snapshot.period) == first
 
     def test_billing_start_is_written_once(self, store: SnapshotStore) -> None:
