@@ -1,4 +1,4 @@
-"""Shared fixtures: Hypothesis profiles, a throwaway PostgreSQL server, SQL engines, Spark."""
+"""Shared fixtures: Hypothesis profiles, PostgreSQL, SQL engines, Spark, Chromium."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 
-from . import _postgresql, _spark
+from . import _browser, _postgresql, _spark
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
     from pyspark.sql import SparkSession
 
 settings.register_profile(
@@ -87,3 +88,10 @@ def spark() -> Iterator[SparkSession]:
     _spark.require_spark()
     with _spark.local_session() as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium for the session (skipped without it, failed under CI)."""
+    with _browser.chromium() as found:
+        yield found

@@ -10,11 +10,20 @@ from . import billing, exceptions, protocols
 from ._batch import batch_active_users, batch_counts, batch_periods
 from ._columnar import MatchColumns, columnar_active_users, columnar_counts
 from ._explain import Explanation, Overlap, explain
-from ._export import EXPORT_COLUMNS, ExportRow, export_csv, export_jsonl, export_rows, neutralise
+from ._export import (
+    BASIS_COLUMN,
+    EXPORT_COLUMNS,
+    ExportRow,
+    export_csv,
+    export_jsonl,
+    export_rows,
+    neutralise,
+)
+from ._html._usage import render_usage_html
 from ._loading import load_directory, load_matches, load_organization, load_programs, load_users
 from ._model import Match, Organization, Program, Role, User
 from ._periods import BillingCycle, BillingPeriod, CycleUnit
-from ._report import CurrentUsage, PeriodUsage, UsageReport, usage_report
+from ._report import BillingState, CurrentUsage, PeriodUsage, UsageReport, usage_report
 from ._source import OrganizationMatches
 from ._usage import (
     active_users,
@@ -26,6 +35,7 @@ from ._usage import (
 __all__ = [
     "BillingCycle",
     "BillingPeriod",
+    "BillingState",
     "CurrentUsage",
     "CycleUnit",
     "Explanation",
@@ -40,6 +50,7 @@ __all__ = [
     "Role",
     "UsageReport",
     "User",
+    "BASIS_COLUMN",
     "EXPORT_COLUMNS",
     "active_users",
     "active_users_by_period",
@@ -60,6 +71,7 @@ __all__ = [
     "load_programs",
     "load_users",
     "neutralise",
+    "render_usage_html",
     "usage_report",
     "billing",
     "exceptions",

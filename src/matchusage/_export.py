@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from operator import attrgetter
-from typing import Any, TextIO, TypeVar
+from typing import Any, Literal, Protocol, TextIO, TypeVar
 
 import attrs
 
-from ._model import Match, User
+from ._model import User
 from ._periods import BillingPeriod
 from ._report import UsageReport
+from ._time import FOREVER, to_micros
+from .billing._snapshots import MatchEvidence, UsageSnapshot
 from .exceptions import InvalidRecordError
 
 T = TypeVar("T")
@@ -30,7 +32,20 @@ EXPORT_COLUMNS = (
     "active_from",
     "active_until",
 )
-"""The header of every CSV export and the keys of every JSON Lines record, in order."""
+"""The header of every CSV export and the keys of every JSON Lines record, in order.
+
+An export of a report made with a snapshot store adds one last column,
+[`BASIS_COLUMN`][matchusage.BASIS_COLUMN].
+"""
+
+BASIS_COLUMN = "basis"
+"""The column saying where a row's user comes from, in exports of a report made with snapshots.
+
+``billed``: the period's snapshot, i.e. the users the invoice counted (their
+matches as they were when the period was closed); ``live``: today's data.
+"""
+
+Basis = Literal["billed", "live"]
 
 # The OWASP CSV-injection rule: a spreadsheet treats a cell starting with one of
 # these as a formula (or splits it), so such a cell gets a leading apostrophe.
@@ -64,6 +79,8 @@ class ExportRow:
         active_from: The first instant the user is active in the period.
         active_until: When the user's last overlapping match stops counting
             (exclusive): its end, or the period's end if it runs on.
+        basis: ``"billed"`` or ``"live"`` (see [`BASIS_COLUMN`][matchusage.BASIS_COLUMN])
+            for a report made with a snapshot store, ``None`` otherwise.
     """
 
     period: BillingPeriod
@@ -74,14 +91,16 @@ class ExportRow:
     match_ids: tuple[str, ...]
     active_from: datetime
     active_until: datetime
+    basis: Basis | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The row as JSON-ready values, keyed by [`EXPORT_COLUMNS`][matchusage.EXPORT_COLUMNS].
 
         Instants are ISO 8601 strings with their offset, in the period's time
-        zone; ``programs`` and ``match_ids`` are lists.
+        zone; ``programs`` and ``match_ids`` are lists. A row with a ``basis``
+        has that key too.
         """
-        return {
+        record = {
             "period_start": self.period.start.isoformat(),
             "period_end": self.period.end.isoformat(),
             "user_id": self.user_id,
@@ -92,6 +111,9 @@ class ExportRow:
             "active_from": self.active_from.isoformat(),
             "active_until": self.active_until.isoformat(),
         }
+        if self.basis is not None:
+            record[BASIS_COLUMN] = self.basis
+        return record
 
 
 def export_rows(
@@ -99,12 +121,15 @@ def export_rows(
     *,
     period: BillingPeriod | None = None,
     users: Mapping[str, User] | None = None,
+    live: bool = False,
 ) -> Iterator[ExportRow]:
     """The rows of an export, lazily: by period (oldest first), then by user id.
 
     Each row is what the user's [`Explanation`][matchusage.Explanation] in
     the report says, so every exported user can be explained with the same
-    data.
+    data. For a period the report knows was billed (a report made with a
+    snapshot store), the rows are the users that were billed, from the
+    period's snapshot, unless *live* is true.
 
     Args:
         report: A [`UsageReport`][matchusage.UsageReport].
@@ -112,6 +137,7 @@ def export_rows(
             open period (the users active so far); default: every closed period.
         users: A user directory (id to [`User`][matchusage.User]) for the
             ``name`` and ``email`` columns; unknown ids get empty values.
+        live: Export today's recount of billed periods instead of the billed users.
 
     Raises:
         matchusage.exceptions.InvalidPeriodError: *period* is neither one of
@@ -119,7 +145,7 @@ def export_rows(
     """
     people: _Cache[str, _Person] = _Cache(partial(_person, users))
     programs: _Cache[tuple[str, ...], tuple[str, ...]] = _Cache(_sorted_ids)
-    for each, evidence in _periods(report, period):
+    for each, evidence, basis in _periods(report, period, live):
         for user_id, matches, active_from, active_until in _clipped(each, evidence, _same):
             name, email = people[user_id]
             yield ExportRow(
@@ -131,6 +157,7 @@ def export_rows(
                 match_ids=tuple(map(_match_id, matches)),
                 active_from=active_from,
                 active_until=active_until,
+                basis=basis,
             )
 
 
@@ -140,13 +167,16 @@ def export_csv(
     *,
     period: BillingPeriod | None = None,
     users: Mapping[str, User] | None = None,
+    live: bool = False,
 ) -> int:
     """Write the active users of *report* to *file* as CSV, one row at a time.
 
-    The header is [`EXPORT_COLUMNS`][matchusage.EXPORT_COLUMNS]; ``programs``
-    and ``match_ids`` hold ids joined by ``;``. Every cell is passed through
-    [`neutralise`][matchusage.neutralise], so names such as ``=cmd()`` are
-    inert in a spreadsheet. Open *file* with ``newline=""``.
+    The header is [`EXPORT_COLUMNS`][matchusage.EXPORT_COLUMNS] (and
+    [`BASIS_COLUMN`][matchusage.BASIS_COLUMN] for a report made with a
+    snapshot store); ``programs`` and ``match_ids`` hold ids joined by
+    ``;``. Every cell is passed through [`neutralise`][matchusage.neutralise],
+    so names such as ``=cmd()`` are inert in a spreadsheet. Open *file* with
+    ``newline=""``.
 
     Args:
         report: A [`UsageReport`][matchusage.UsageReport].
@@ -154,6 +184,8 @@ def export_csv(
         period: Export only this one of the report's closed periods, or its
             open period (the users active so far); default: every closed period.
         users: A user directory for the ``name`` and ``email`` columns.
+        live: Export today's recount of billed periods instead of the billed
+            users (see [`export_rows`][matchusage.export_rows]).
 
     Returns:
         The number of rows written, not counting the header.
@@ -164,15 +196,16 @@ def export_csv(
         return neutralise(user_id), neutralise(name), neutralise(email or "")
 
     writer = csv.writer(file, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow(_columns(report))
     people: _Cache[str, tuple[str, str, str]] = _Cache(person_cells)
     programs: _Cache[tuple[str, ...], str] = _Cache(
         lambda key: neutralise(";".join(_sorted_ids(key)))
     )
     count = 0
-    for each, evidence in _periods(report, period):
+    for each, evidence, basis in _periods(report, period, live):
         # Instants as ISO 8601 text never start with a character neutralise changes.
         bounds = [each.start.isoformat(), each.end.isoformat()]
+        tail = () if basis is None else (basis,)
         rows = _clipped(each, evidence, datetime.isoformat)
         for user_id, matches, active_from, active_until in rows:
             writer.writerow(
@@ -183,6 +216,7 @@ def export_csv(
                     neutralise(";".join(map(_match_id, matches))),
                     active_from,
                     active_until,
+                    *tail,
                 ]
             )
             count += 1
@@ -195,13 +229,15 @@ def export_jsonl(
     *,
     period: BillingPeriod | None = None,
     users: Mapping[str, User] | None = None,
+    live: bool = False,
 ) -> int:
     """Write the active users of *report* to *file* as JSON Lines, one object a line.
 
     Each object has the keys of [`EXPORT_COLUMNS`][matchusage.EXPORT_COLUMNS]
-    (see [`ExportRow.as_dict`][matchusage.ExportRow.as_dict]); values are
-    written as they are (JSON is not opened by spreadsheets, so nothing is
-    neutralised).
+    (and [`BASIS_COLUMN`][matchusage.BASIS_COLUMN] for a report made with a
+    snapshot store; see [`ExportRow.as_dict`][matchusage.ExportRow.as_dict]);
+    values are written as they are (JSON is not opened by spreadsheets, so
+    nothing is neutralised).
 
     Args:
         report: A [`UsageReport`][matchusage.UsageReport].
@@ -209,6 +245,8 @@ def export_jsonl(
         period: Export only this one of the report's closed periods, or its
             open period (the users active so far); default: every closed period.
         users: A user directory for the ``name`` and ``email`` keys.
+        live: Export today's recount of billed periods instead of the billed
+            users (see [`export_rows`][matchusage.export_rows]).
 
     Returns:
         The number of lines written.
@@ -216,7 +254,7 @@ def export_jsonl(
     people: _Cache[str, _Person] = _Cache(partial(_person, users))
     programs: _Cache[tuple[str, ...], tuple[str, ...]] = _Cache(_sorted_ids)
     count = 0
-    for each, evidence in _periods(report, period):
+    for each, evidence, basis in _periods(report, period, live):
         start, end = each.start.isoformat(), each.end.isoformat()
         rows = _clipped(each, evidence, datetime.isoformat)
         for user_id, matches, active_from, active_until in rows:
@@ -232,6 +270,8 @@ def export_jsonl(
                 "active_from": active_from,
                 "active_until": active_until,
             }
+            if basis is not None:
+                record[BASIS_COLUMN] = basis
             file.write(_JSON.encode(record).translate(_LINE_BREAKS) + "\n")
             count += 1
     return count
@@ -278,31 +318,80 @@ def _sorted_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
     return ids if len(ids) == 1 else tuple(sorted(set(ids)))
 
 
-def _periods(
-    report: UsageReport, period: BillingPeriod | None
-) -> Iterator[tuple[BillingPeriod, Iterator[tuple[str, list[Match]]]]]:
-    """The periods to export, one at a time, each with its users' evidence by user id.
+class _Span(Protocol):
+    """What an export row reads from a match: a live `Match` or one a snapshot recorded."""
 
-    The evidence of a user is their matches overlapping the period, by start
-    then id: what their [`Explanation`][matchusage.Explanation] lists.
-    """
+    @property
+    def id(self) -> str: ...
+    @property
+    def program_id(self) -> str: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+    @property
+    def _start_us(self) -> int: ...
+    @property
+    def _end_us(self) -> int: ...
+
+
+class _BilledMatch:
+    """A match as a snapshot recorded it (ongoing then if it had no end)."""
+
+    __slots__ = ("_end_us", "_start_us", "ended_at", "id", "program_id", "started_at")
+
+    def __init__(self, evidence: MatchEvidence) -> None:
+        self.id = evidence.match_id
+        self.program_id = evidence.program_id
+        self.started_at = evidence.started_at
+        self.ended_at = evidence.ended_at
+        self._start_us = to_micros(evidence.started_at)
+        self._end_us = FOREVER if evidence.ended_at is None else to_micros(evidence.ended_at)
+
+
+_Evidence = Iterator[tuple[str, Sequence[_Span]]]
+
+
+def _billed(snapshot: UsageSnapshot) -> _Evidence:
+    """The billed users of a snapshot by id, each with their matches by start then id."""
+    for user_id, items in snapshot.evidence.items():
+        yield user_id, [_BilledMatch(item) for item in items]
+
+
+def _columns(report: UsageReport) -> tuple[str, ...]:
     if not isinstance(report, UsageReport):
         raise InvalidRecordError("export", "report", report, "a UsageReport")
+    return (*EXPORT_COLUMNS, BASIS_COLUMN) if report.billing_checked else EXPORT_COLUMNS
+
+
+def _periods(
+    report: UsageReport, period: BillingPeriod | None, live: bool
+) -> Iterator[tuple[BillingPeriod, _Evidence, Basis | None]]:
+    """The periods to export, one at a time, each with its users' evidence and its basis.
+
+    The evidence of a user is their matches overlapping the period, by start
+    then id: what their [`Explanation`][matchusage.Explanation] lists, or, for
+    a billed period, what its snapshot recorded.
+    """
+    _columns(report)
+    basis: Basis | None = "live" if report.billing_checked else None
     if period is not None and period == report.current.period:
         # The open period: its users so far, from the part of it up to the report's instant.
-        yield period, next(report._evidence([report._so_far]))
+        yield period, next(report._evidence([report._so_far])), basis
         return
-    periods = (
-        [u.period for u in report.periods] if period is None else [report.usage(period).period]
-    )
-    yield from zip(periods, report._evidence(periods), strict=True)
+    usages = report.periods if period is None else (report.usage(period),)
+    recounted = [u.period for u in usages if live or u.adjustment is None]
+    evidence = report._evidence(recounted)
+    for usage in usages:
+        if live or usage.adjustment is None:
+            yield usage.period, next(evidence), basis
+        else:
+            yield usage.period, _billed(usage.adjustment.snapshot), "billed"
 
 
 def _clipped(
-    period: BillingPeriod,
-    evidence: Iterator[tuple[str, list[Match]]],
-    write: Callable[[datetime], T],
-) -> Iterator[tuple[str, list[Match], T, T]]:
+    period: BillingPeriod, evidence: _Evidence, write: Callable[[datetime], T]
+) -> Iterator[tuple[str, Sequence[_Span], T, T]]:
     """Each user of *period* with their evidence and when they are active in the period.
 
     The user is active from the start of their earliest match and until the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -14,10 +15,13 @@ import attrs
 from ._explain import Explanation, explanation
 from ._model import Match
 from ._periods import BillingCycle, BillingPeriod
+from ._source import OrganizationMatches
 from ._sweep import Sweep
 from ._time import require_aware
 from ._usage import Matches, sweep
+from .billing._close import Adjustment, snapshot_of
 from .exceptions import InvalidPeriodError, InvalidRecordError
+from .protocols import SnapshotStore
 
 _INSTANT = timedelta(microseconds=1)
 _Programs = tuple[Mapping[str, frozenset[str]], Mapping[str, frozenset[str]]]
@@ -30,9 +34,26 @@ def _frozen_map(groups: Mapping[str, Iterable[str]]) -> Mapping[str, frozenset[s
     return MappingProxyType({key: frozenset(groups[key]) for key in sorted(groups)})
 
 
+class BillingState(str, enum.Enum):
+    """Whether a closed period of a [`UsageReport`][matchusage.UsageReport] was billed."""
+
+    UNKNOWN = "unknown"
+    """The report was made without a snapshot store, so it cannot tell."""
+    NOT_BILLED = "not billed"
+    """The snapshot store has no snapshot of the period: it was not billed yet."""
+    BILLED = "billed"
+    """The period was closed: its snapshot holds the users that were billed."""
+
+
 @attrs.frozen
 class PeriodUsage:
     """The active users of one closed billing period.
+
+    Every figure is counted from the data as it is now (the *live* recount).
+    A report made with a snapshot store also tells whether the period was
+    billed and, when it was, compares what was billed with the live recount
+    in ``adjustment``: late or backdated edits made after the close show up
+    there, while the invoice stays as it was.
 
     Attributes:
         period: The billing period.
@@ -45,6 +66,12 @@ class PeriodUsage:
             counts add up to ``count``: the split for internal chargeback.
         new: Users active in this period but not in the period before it.
         dropped: Users active in the period before it but not in this one.
+        billing: Whether the period was billed ([`UNKNOWN`][matchusage.BillingState.UNKNOWN]
+            for a report made without a snapshot store).
+        adjustment: For a billed period, its snapshot (what was billed)
+            against the live recount, as
+            [`reconcile`][matchusage.billing.reconcile] computes it; ``None``
+            otherwise.
     """
 
     period: BillingPeriod
@@ -53,11 +80,27 @@ class PeriodUsage:
     attributed: Mapping[str, frozenset[str]] = attrs.field(hash=False)
     new: frozenset[str]
     dropped: frozenset[str]
+    billing: BillingState = BillingState.UNKNOWN
+    adjustment: Adjustment | None = attrs.field(default=None, hash=False)
 
     @property
     def count(self) -> int:
-        """The number of active users: the quantity invoiced for the period."""
+        """The number of active users counted from today's data (the live recount).
+
+        It is the quantity the period's invoice shows unless the data changed
+        after the period was billed; then ``billed_count`` is the invoiced one.
+        """
         return len(self.users)
+
+    @property
+    def billed_count(self) -> int | None:
+        """The quantity billed for the period (from its snapshot), or ``None`` if not billed."""
+        return None if self.adjustment is None else self.adjustment.snapshot.count
+
+    @property
+    def billed_users(self) -> frozenset[str] | None:
+        """The users billed for the period (from its snapshot), or ``None`` if not billed."""
+        return None if self.adjustment is None else self.adjustment.snapshot.users
 
 
 @attrs.frozen
@@ -106,12 +149,15 @@ class UsageReport:
         at: The instant the report was made at ("now").
         periods: The closed periods, oldest first.
         current: The open period containing ``at``.
+        billing_checked: Whether the report was made with a snapshot store,
+            so that each closed period says whether (and what) it was billed.
     """
 
     cycle: BillingCycle
     at: datetime
     periods: tuple[PeriodUsage, ...]
     current: CurrentUsage
+    billing_checked: bool = attrs.field(default=False, kw_only=True)
     _sweep: Sweep = attrs.field(eq=False, repr=False, alias="sweep")
     _so_far: BillingPeriod = attrs.field(eq=False, repr=False, alias="so_far")
 
@@ -153,7 +199,13 @@ class UsageReport:
 
 
 def usage_report(
-    matches: Matches, cycle: BillingCycle, *, now: datetime, periods: int = 6
+    matches: Matches,
+    cycle: BillingCycle,
+    *,
+    now: datetime,
+    periods: int = 6,
+    snapshots: SnapshotStore | None = None,
+    organization_id: str | None = None,
 ) -> UsageReport:
     """The usage report of the last *periods* closed billing periods and the open one.
 
@@ -167,6 +219,15 @@ def usage_report(
     when several such matches start at the same instant, the smallest
     program id wins. Attributed counts therefore add up to the total.
 
+    **What was billed.** With *snapshots*, each closed period also says
+    whether it was billed ([`PeriodUsage.billing`][matchusage.PeriodUsage]);
+    a billed period carries its snapshot compared with the live recount
+    ([`PeriodUsage.adjustment`][matchusage.PeriodUsage], the
+    [`Adjustment`][matchusage.billing.Adjustment] that
+    [`reconcile`][matchusage.billing.reconcile] gives), so a page can show
+    the invoiced quantity and the users added or removed since the close.
+    Without *snapshots* the report is exactly what it always was.
+
     Args:
         matches: The matches to consider (or a [`MatchSource`][matchusage.protocols.MatchSource],
             such as [`OrganizationMatches`][matchusage.OrganizationMatches]).
@@ -174,13 +235,18 @@ def usage_report(
         now: The instant of the report, timezone-aware; periods ending at or
             before it are closed.
         periods: How many closed periods to report.
+        snapshots: Where the organization's closed periods were snapshotted
+            (a [`SnapshotStore`][matchusage.protocols.SnapshotStore]).
+        organization_id: The organization the snapshots belong to; defaults
+            to the organization of an [`OrganizationMatches`][matchusage.OrganizationMatches].
 
     Returns:
         The report, closed periods oldest first.
 
     Raises:
-        matchusage.exceptions.InvalidRecordError: *now* is naive, or *periods*
-            is not a non-negative integer.
+        matchusage.exceptions.InvalidRecordError: *now* is naive, *periods*
+            is not a non-negative integer, or *snapshots* is given without an
+            organization (or with the matches of one program only).
         matchusage.exceptions.DuplicateMatchError: Two matches share an id.
     """
     if not isinstance(cycle, BillingCycle):
@@ -188,6 +254,9 @@ def usage_report(
     require_aware(now, "usage_report", "now", InvalidRecordError)
     if not isinstance(periods, int) or isinstance(periods, bool) or periods < 0:
         raise InvalidRecordError("usage_report", "periods", periods, "a non-negative integer")
+    billed = (
+        None if snapshots is None else (snapshots, _billed_organization(matches, organization_id))
+    )
     closed = cycle.closed_periods(before=now, count=periods + 1)
     current = cycle.period_containing(now)
     so_far = BillingPeriod(current.start, now + _INSTANT)
@@ -210,6 +279,8 @@ def usage_report(
             )
         )
         previous = users
+    if billed is not None:
+        usages = _with_billing(usages, found, *billed, now)
 
     now_matches: dict[str, list[Match]] = defaultdict(list)
     for match in found.matches(instant):
@@ -223,7 +294,65 @@ def usage_report(
             {key: tuple(now_matches[key]) for key in sorted(now_matches)}
         ),
     )
-    return UsageReport(cycle, now, tuple(usages), open_usage, sweep=found, so_far=so_far)
+    return UsageReport(
+        cycle,
+        now,
+        tuple(usages),
+        open_usage,
+        billing_checked=billed is not None,
+        sweep=found,
+        so_far=so_far,
+    )
+
+
+def _billed_organization(matches: Matches, organization_id: str | None) -> str:
+    """The organization whose snapshots the report compares with (checked)."""
+    record = "usage_report"
+    if isinstance(matches, OrganizationMatches):
+        if matches.program_id is not None:
+            raise InvalidRecordError(
+                record,
+                "matches",
+                matches,
+                "the matches of the whole organization when snapshots are given "
+                "(a period is billed for every program at once)",
+            )
+        if organization_id is None:
+            organization_id = matches.organization_id
+    if not isinstance(organization_id, str) or not organization_id:
+        raise InvalidRecordError(
+            record,
+            "organization_id",
+            organization_id,
+            "the id of the organization whose snapshots are given",
+        )
+    return organization_id
+
+
+def _with_billing(
+    usages: list[PeriodUsage],
+    found: Sweep,
+    snapshots: SnapshotStore,
+    organization_id: str,
+    now: datetime,
+) -> list[PeriodUsage]:
+    """Each period with what was billed for it, compared with its live recount."""
+    stored = [snapshots.get(organization_id, usage.period) for usage in usages]
+    billed = [usage.period for usage, snapshot in zip(usages, stored, strict=True) if snapshot]
+    # The live side of each comparison is a snapshot taken now from the report's own sweep,
+    # exactly what `reconcile` would take from the repository.
+    recounts = iter(
+        snapshot_of(organization_id, period, evidence, now=now)
+        for period, evidence in zip(billed, found.evidence_by_period(billed), strict=True)
+    )
+    return [
+        attrs.evolve(usage, billing=BillingState.NOT_BILLED)
+        if snapshot is None
+        else attrs.evolve(
+            usage, billing=BillingState.BILLED, adjustment=Adjustment(snapshot, next(recounts))
+        )
+        for usage, snapshot in zip(usages, stored, strict=True)
+    ]
 
 
 def _programs(found: Sweep, periods: Sequence[BillingPeriod]) -> list[_Programs]:

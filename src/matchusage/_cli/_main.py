@@ -10,16 +10,18 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
-from typing import NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TextIO, TypeVar
 
 from dateutil.parser import isoparse
 
 from .._explain import Explanation
 from .._export import export_csv, export_jsonl
+from .._html._usage import render_usage_html
+from .._labels import Labels
 from .._loading import load_directory
-from .._model import Organization, _zone
+from .._model import Organization, User, _zone
 from .._periods import BillingCycle, BillingPeriod, CycleUnit
 from .._report import UsageReport, usage_report
 from .._source import OrganizationMatches
@@ -28,9 +30,9 @@ from .._time import UTC, is_aware
 from .._version import version
 from ..exceptions import MatchUsageError, PeriodOutOfRangeError
 from ..memory._repository import InMemoryRepository
+from ..protocols import SnapshotStore
 from ._example import EXAMPLE_NOW, example_repository
 from ._render import (
-    Labels,
     current_json,
     explanations_json,
     is_unicode,
@@ -43,6 +45,9 @@ from ._render import (
     write_report_csv,
     write_report_table,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 T = TypeVar("T")
 
@@ -165,7 +170,22 @@ def _parents() -> dict[str, _Parser]:
         metavar="N",
         help="closed periods to show (default: 6)",
     )
-    return {"data": data, "cycle": cycle, "now": when, "periods": periods}
+    billed = _Parser(add_help=False)
+    group = billed.add_argument_group("what was billed (needs the sql extra)")
+    group.add_argument(
+        "--snapshots",
+        metavar="URL",
+        help="SQLAlchemy URL of the SQL snapshot store the periods were closed into, e.g. "
+        "sqlite:///billing.db or postgresql+psycopg://host/db: billed periods then show the "
+        "quantity invoiced next to the live recount",
+    )
+    group.add_argument(
+        "--snapshots-prefix",
+        default="matchusage_",
+        metavar="PREFIX",
+        help="table name prefix of the snapshot store (default: matchusage_)",
+    )
+    return {"data": data, "cycle": cycle, "now": when, "periods": periods, "billed": billed}
 
 
 _TEXT_FORMATS = ("table", "json", "csv")
@@ -182,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = _parents()
     periodic = [p["data"], p["cycle"], p["now"], p["periods"]]
+    billed = [*periodic, p["billed"]]
 
     formats: list[tuple[argparse.ArgumentParser, Sequence[str]]] = []
 
@@ -192,17 +213,18 @@ def build_parser() -> argparse.ArgumentParser:
         formats.append((sub, choices))
         return sub
 
-    command(
+    report = command(
         "report",
-        periodic,
+        billed,
         _TEXT_FORMATS,
         help="active users of the last closed billing periods, and the open one",
         description="Active users of the last closed billing periods (with a bar each), "
-        "per program, and the open period's figures.",
+        "per program, and the open period's figures. With --snapshots, each closed period "
+        "also shows what was billed for it and the users added or removed since.",
     )
     export = command(
         "export",
-        periodic,
+        billed,
         ("csv", "json", "jsonl"),  # json and jsonl both mean JSON Lines
         help="the list of active users of each period, as CSV or JSON Lines",
         description="The active users of the last closed periods (or of one period, the "
@@ -218,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument(
         "-o", "--output", metavar="FILE", help="file to write (default: standard output)"
+    )
+    export.add_argument(
+        "--live",
+        action="store_true",
+        help="with --snapshots: export today's recount of billed periods instead of the users "
+        "that were billed (the 'basis' column says which each row is)",
     )
     explain_cmd = command(
         "explain",
@@ -241,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="current active matches and users per program",
         description="The matches current at --now and their users, per program.",
     )
-    command(
+    demo = command(
         "demo",
         [p["cycle"], p["now"], p["periods"]],
         _TEXT_FORMATS,
@@ -249,6 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="The usage report of the bundled example organization (the same as "
         "'report --example').",
     )
+    for sub in (report, demo):
+        sub.add_argument(
+            "--html",
+            metavar="FILE",
+            help="write the report as a self-contained HTML page (a chart and tables) to FILE "
+            "instead of printing it (needs the html extra)",
+        )
     # Last, so that --format comes after each command's own options in --help.
     for sub, choices in formats:
         sub.add_argument(
@@ -275,13 +310,59 @@ class _Context:
         self.cycle = _cycle(self.organization, args)
         self.source = OrganizationMatches(self.repository, self.organization.id)
         self.programs = self.repository.programs(self.organization.id)
+        url = getattr(args, "snapshots", None)
+        self._engine = None if url is None else _engine(url)
+        self.snapshots: SnapshotStore | None = None
+        if self._engine is not None:
+            from ..sql import SQLSnapshotStore
+
+            self.snapshots = SQLSnapshotStore(self._engine, table_prefix=args.snapshots_prefix)
+
+    def __enter__(self) -> _Context:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
     def labels(self, report: UsageReport) -> Labels:
         periods = [u.period for u in report.periods] + [report.current.period]
         return Labels(self.cycle.timezone, periods, self.programs, ascii_only=self.ascii_only)
 
-    def report(self, periods: int) -> UsageReport:
-        return usage_report(self.source, self.cycle, now=self.now, periods=periods)
+    def report(self, periods: int, *, now: datetime | None = None) -> UsageReport:
+        return usage_report(
+            self.source,
+            self.cycle,
+            now=self.now if now is None else now,
+            periods=periods,
+            snapshots=self.snapshots,
+        )
+
+    def users(self, report: UsageReport, period: BillingPeriod | None = None) -> Mapping[str, User]:
+        """The directory entries of the users of *period* (default: every closed period).
+
+        Those counted and, for a billed period, those billed.
+        """
+        if period == report.current.period:
+            people = [report.current.users_so_far]
+        else:
+            usages = report.periods if period is None else [report.usage(period)]
+            people = [u.users | (u.billed_users or frozenset()) for u in usages]
+        return self.repository.users(sorted(frozenset().union(*people)))
+
+
+def _engine(url: str) -> Engine:
+    """The database of the snapshot store at *url* (the ``sql`` extra is imported only here)."""
+    try:
+        import sqlalchemy
+    except ImportError:
+        raise _UsageError(
+            '--snapshots needs the sql extra: pip install "matchusage[sql]"'
+        ) from None
+    try:
+        return sqlalchemy.create_engine(url)
+    except (sqlalchemy.exc.ArgumentError, ImportError) as error:
+        raise _UsageError(f"--snapshots {url!r} is not a usable database URL: {error}") from None
 
 
 def _cycle(organization: Organization, args: argparse.Namespace) -> BillingCycle:
@@ -312,16 +393,37 @@ def _title(context: _Context) -> str:
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
-    context = _Context(args, out)
+    with _Context(args, out) as context:
+        return _write_report(context, args, out)
+
+
+def _write_report(context: _Context, args: argparse.Namespace, out: TextIO) -> int:
     report = context.report(args.periods)
     labels = context.labels(report)
-    if args.format == "json":
+    if args.html is not None:
+        _write_html(context, report, args.html)
+    elif args.format == "json":
         write_json(out, report_json(report, labels, context.organization.id))
     elif args.format == "csv":
         write_report_csv(out, report, labels)
     else:
         write_report_table(out, report, _title(context), labels)
     return 0
+
+
+def _write_html(context: _Context, report: UsageReport, path: str) -> None:
+    try:
+        page = render_usage_html(
+            report,
+            organization=context.organization,
+            programs=context.programs,
+            users=context.users(report),
+        )
+    except ImportError as error:
+        raise _UsageError(str(error)) from None
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(page)
+    print(f"report page written to {path}", file=sys.stderr)
 
 
 def _active(args: argparse.Namespace, out: TextIO) -> int:
@@ -345,27 +447,31 @@ def _one_period(context: _Context, instant: datetime) -> tuple[UsageReport, Bill
         raise _UsageError(f"the period {period} has not started at {context.now.isoformat()}")
     if period.end > context.now:
         return context.report(0), period
-    return usage_report(context.source, context.cycle, now=period.end, periods=1), period
+    return context.report(1, now=period.end), period
 
 
 def _export(args: argparse.Namespace, out: TextIO) -> int:
-    context = _Context(args, out)
+    with _Context(args, out) as context:
+        return _write_export(context, args, out)
+
+
+def _write_export(context: _Context, args: argparse.Namespace, out: TextIO) -> int:
     period: BillingPeriod | None = None
     if args.period is not None:
         report, period = _one_period(context, args.period)
-        is_open = period == report.current.period
-        exported = [report.current.users_so_far if is_open else report.usage(period).users]
     else:
         report = context.report(args.periods)
-        exported = [u.users for u in report.periods]
-    users = context.repository.users(sorted(frozenset().union(*exported)))
+    users = context.users(report, period)
     write = export_csv if args.format == "csv" else export_jsonl
     if args.output is None:
-        write(report, out, period=period, users=users)
+        write(report, out, period=period, users=users, live=args.live)
         return 0
     with open(args.output, "w", encoding="utf-8", newline="") as file:
-        count = write(report, file, period=period, users=users)
-    print(f"{count} rows written to {args.output}", file=sys.stderr)
+        count = write(report, file, period=period, users=users, live=args.live)
+    basis = ""
+    if report.billing_checked:
+        basis = " (live recount)" if args.live else " (billed users of billed periods)"
+    print(f"{count} rows written to {args.output}{basis}", file=sys.stderr)
     return 0
 
 

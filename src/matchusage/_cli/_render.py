@@ -11,9 +11,9 @@ from typing import Any, TextIO
 
 from .._explain import Explanation
 from .._export import neutralise
-from .._model import Match, Program, User
-from .._periods import BillingPeriod
-from .._report import CurrentUsage, UsageReport
+from .._labels import Labels
+from .._model import Match, User
+from .._report import CurrentUsage, PeriodUsage, UsageReport
 from .._text import printable
 
 BAR_WIDTH = 40
@@ -45,51 +45,39 @@ def is_unicode(out: TextIO) -> bool:
         return False
 
 
-def _fits_dates(instants: Sequence[datetime], zone: tzinfo) -> bool:
-    return all(t.astimezone(zone).time() == datetime.min.time() for t in instants)
-
-
-class Labels:
-    """How instants and programs are written in one report's output."""
-
-    def __init__(
-        self,
-        zone: tzinfo,
-        periods: Sequence[BillingPeriod],
-        programs: Sequence[Program],
-        *,
-        ascii_only: bool = False,
-    ):
-        self.zone = zone
-        self.ascii_only = ascii_only
-        self.arrow = "->" if ascii_only else "→"
-        bounds = [p.start for p in periods] + [p.end for p in periods]
-        self.dates_only = _fits_dates(bounds, zone)
-        self.names = {p.id: p.name or p.id for p in programs}
-        self.program_ids = [p.id for p in programs]
-
-    def instant(self, value: datetime) -> str:
-        return value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
-
-    def boundary(self, value: datetime) -> str:
-        local = value.astimezone(self.zone)
-        return local.strftime("%Y-%m-%d" if self.dates_only else "%Y-%m-%d %H:%M")
-
-    def period(self, period: BillingPeriod) -> str:
-        return f"{self.boundary(period.start)} {self.arrow} {self.boundary(period.end)}"
-
-    def program(self, program_id: str) -> str:
-        """The program's name (or id) as a table shows it: no escape sequences, no overrides."""
-        return printable(self.names.get(program_id, program_id))
-
-    def programs_in(self, *mappings: Mapping[str, object]) -> list[str]:
-        """Known programs first (in order), then any other program id seen."""
-        seen = {key for mapping in mappings for key in mapping}
-        return self.program_ids + sorted(seen - set(self.program_ids))
-
-
 def _signed(sign: str, count: int) -> str:
     return f"{sign}{count}" if count else "0"
+
+
+def _billed(usage: PeriodUsage) -> str:
+    return "-" if usage.billed_count is None else str(usage.billed_count)
+
+
+def _since_billed(usage: PeriodUsage) -> str:
+    """What changed since the period was billed, or that it was not billed."""
+    if usage.adjustment is None:
+        return "(not billed yet)"
+    if not usage.adjustment.has_changes:
+        return "(as billed)"
+    added, removed = len(usage.adjustment.added), len(usage.adjustment.removed)
+    return f"(since billed: {_signed('+', added)} added, {_signed('-', removed)} removed)"
+
+
+_BILLING = ("status", "billed_users", "added_since_billed", "removed_since_billed", "difference")
+
+
+def _billing_json(usage: PeriodUsage) -> dict[str, Any]:
+    """What was billed for a period, keyed by `_BILLING` (``None``s when it was not billed)."""
+    adjustment = usage.adjustment
+    if adjustment is None:
+        return dict.fromkeys(_BILLING) | {"status": usage.billing.value}
+    figures = (
+        usage.billed_count,
+        len(adjustment.added),
+        len(adjustment.removed),
+        adjustment.quantity_difference,
+    )
+    return dict(zip(_BILLING, (usage.billing.value, *figures), strict=True))
 
 
 def _iso(value: datetime | None, zone: tzinfo) -> str | None:
@@ -106,13 +94,16 @@ def write_report_table(out: TextIO, report: UsageReport, title: str, labels: Lab
     print(f"Active users in the last {count} closed billing periods", file=out)
     if report.periods:
         width = max(len(labels.period(u.period)) for u in report.periods)
-        top = max(u.count for u in report.periods)
-        print(f"  {'period':<{width}}  {'active':>6}  {'new':>5}  {'dropped':>7}", file=out)
+        top = max(max(u.count, u.billed_count or 0) for u in report.periods)
+        billed = f"  {'billed':>6}" if report.billing_checked else ""
+        print(f"  {'period':<{width}}{billed}  {'active':>6}  {'new':>5}  {'dropped':>7}", file=out)
         for usage in report.periods:
+            billed = f"  {_billed(usage):>6}" if report.billing_checked else ""
+            note = f"  {_since_billed(usage)}" if report.billing_checked else ""
             print(
-                f"  {labels.period(usage.period):<{width}}  {usage.count:>6}"
+                f"  {labels.period(usage.period):<{width}}{billed}  {usage.count:>6}"
                 f"  {_signed('+', len(usage.new)):>5}  {_signed('-', len(usage.dropped)):>7}"
-                f"  {bar(usage.count, top, ascii_only=labels.ascii_only)}",
+                f"  {bar(usage.count, top, ascii_only=labels.ascii_only)}{note}",
                 file=out,
             )
         last = report.periods[-1]
@@ -190,6 +181,7 @@ def report_json(report: UsageReport, labels: Labels, organization: str) -> dict[
     periods = []
     for usage in report.periods:
         keys = labels.programs_in(usage.by_program)
+        billing = {"billing": _billing_json(usage)} if report.billing_checked else {}
         periods.append(
             {
                 "period_start": _iso(usage.period.start, labels.zone),
@@ -204,6 +196,7 @@ def report_json(report: UsageReport, labels: Labels, organization: str) -> dict[
                     }
                     for key in keys
                 },
+                **billing,
             }
         )
     cycle = report.cycle
@@ -233,6 +226,8 @@ def write_report_csv(out: TextIO, report: UsageReport, labels: Labels) -> None:
     writer = csv.writer(out, lineterminator="\n")
     header = ["period_start", "period_end", "active_users", "new_users", "dropped_users"]
     header += [f"{key}:{kind}" for key in keys for kind in ("active", "attributed")]
+    if report.billing_checked:
+        header += [f"billing:{key}" for key in _BILLING]
     writer.writerow([neutralise(cell) for cell in header])
     for usage in report.periods:
         active = _counts(usage.by_program, keys)
@@ -245,6 +240,8 @@ def write_report_csv(out: TextIO, report: UsageReport, labels: Labels) -> None:
             len(usage.dropped),
         ]
         row += [n for key in keys for n in (active[key], attributed[key])]
+        if report.billing_checked:
+            row += _billing_json(usage).values()
         writer.writerow(row)
 
 

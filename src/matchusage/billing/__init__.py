@@ -6,7 +6,8 @@ package turns those counts into money and documents:
 - provider values: plans and price tiers, invoices and their documents, payment methods,
   billing details, reported usage;
 - pricing: tiered (graduated and volume) invoice lines in each currency's minor units;
-- the billing portal: the admin's view of plan, renewal, payment method and invoices;
+- the billing portal: the admin's view of plan, renewal, payment method and invoices,
+  and [`render_portal_html`][matchusage.billing.render_portal_html], its HTML page;
 - closing periods: snapshots of who was billed, [`close_period`][matchusage.billing.close_period]
   and [`billing_run`][matchusage.billing.billing_run] (exactly once per organization and
   period), and [`reconcile`][matchusage.billing.reconcile] for late edits.
@@ -32,6 +33,7 @@ from ._close import (
 )
 from ._documents import DocumentFormat
 from ._portal import BillingPortal, billing_portal
+from ._portal_html import default_document_url, render_portal_html
 from ._pricing import InvoiceLine, PriceTier, TierMode, minor_units, round_money
 from ._snapshots import MatchEvidence, UsageSnapshot, fingerprint
 from ._values import (
@@ -67,6 +69,8 @@ __all__ = [
     # The billing portal
     "BillingPortal",
     "billing_portal",
+    "default_document_url",
+    "render_portal_html",
     # Closing periods
     "Adjustment",
     "BillingFailure",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
 import attrs
 
 from .. import _usage
-from .._model import Organization
+from .._model import Match, Organization
 from .._periods import BillingPeriod
 from .._source import OrganizationMatches
 from .._time import UTC, require_aware
@@ -52,12 +52,25 @@ def take_snapshot(
     repository: MatchRepository, organization: Organization, period: BillingPeriod, *, now: datetime
 ) -> UsageSnapshot:
     """Compute (without storing) the usage snapshot of an organization's period as of *now*."""
-    sweep = _usage.sweep(OrganizationMatches(repository, organization.id), [period])
-    evidence = {
-        user: [MatchEvidence.of(match) for match in sweep.evidence(user, period)]
-        for user in sweep.users(period)
-    }
-    return UsageSnapshot(organization.id, period, evidence, computed_at=now)
+    found = _usage.sweep(OrganizationMatches(repository, organization.id), [period])
+    (evidence,) = found.evidence_by_period([period])
+    return snapshot_of(organization.id, period, evidence, now=now)
+
+
+def snapshot_of(
+    organization_id: str,
+    period: BillingPeriod,
+    evidence: Iterable[tuple[str, Sequence[Match]]],
+    *,
+    now: datetime,
+) -> UsageSnapshot:
+    """The snapshot of a period from its users' evidence (each user with their matches)."""
+    return UsageSnapshot(
+        organization_id,
+        period,
+        {user: [MatchEvidence.of(match) for match in matches] for user, matches in evidence},
+        computed_at=now,
+    )
 
 
 class CloseStatus(str, enum.Enum):

@@ -35,6 +35,7 @@ __all__ = [
     "billing_batches",
     "billing_cycles",
     "billing_periods",
+    "hostile_markup",
     "hostile_text",
     "match_lists",
     "matches",
@@ -184,6 +185,38 @@ def hostile_text() -> st.SearchStrategy[str]:
         st.tuples(st.sampled_from(HOSTILE_PREFIXES), tail).map("".join),
         tail,
     )
+
+
+def hostile_markup() -> st.SearchStrategy[str]:
+    """Names a page must show safely: markup, bidi controls, control characters, long words.
+
+    Draws pieces such as ``<script>``, ``"><img onerror=...>``, ``{{ x }}``, the
+    right-to-left override U+202E and other bidi controls, NUL and C1
+    controls, lone surrogates, right-to-left letters and a 300-letter word,
+    mixed with any text. Never empty.
+    """
+    pieces = st.sampled_from(
+        [
+            "<script>window.pwned=1</script>",
+            '"><img src=x onerror="window.pwned=1">',
+            "</bdi></td></tr></table>",
+            "{{ 7*7 }}{% raw %}",
+            "&amp;&lt;",
+            "\u202e",
+            "\u202dLTR\u202c",
+            "\u2067iso\u2069",
+            "\x00",
+            "\x1b[31m",
+            "\x85",
+            "\ud800",
+            "\u200f",
+            "עברית",
+            "مرحبا",
+            "W" * 300,
+            " ",
+        ]
+    )
+    return st.lists(pieces | st.text(max_size=5), min_size=1, max_size=6).map("".join).filter(bool)
 
 
 def user_directories(
