@@ -31,8 +31,11 @@ DETAILS = BillingDetails(
     "Northwind Mentoring GmbH",
     "billing@northwind.example",
     Address("Hafenstraße 12", "Hamburg", "20457", "DE"),
-    shipping_address=Address("Lagerweg 3", "Bremen", "28195", "DE", line2="Tor 2"),
     tax_id="DE812345678",
+).with_shipping(
+    Address("Lagerweg 3", "Bremen", "28195", "DE", line2="Tor 2"),
+    name="Northwind Warehouse",
+    phone="+49 421 555 0100",
 )
 MISTAKE = frozenset({"x-mistake-1", "x-mistake-2"})
 """The users of the match that was deleted after October was billed."""

@@ -13,7 +13,7 @@ from .._labels import Labels
 from .._model import Organization
 from ..exceptions import InvalidRecordError
 from ._portal import BillingPortal
-from ._values import DocumentKind, Invoice, Plan
+from ._values import DocumentKind, Invoice, InvoiceStatus, Plan
 
 DocumentURL = Callable[[Invoice, DocumentKind], str]
 
@@ -90,9 +90,21 @@ def render_portal_html(
             "tax_id": details.tax_id,
             "address": details.address.lines() if details.address else [],
             "shipping": details.shipping_address.lines() if details.shipping_address else [],
+            "shipping_name": details.shipping_name,
+            "shipping_phone": details.shipping_phone,
         },
         invoices=[_invoice(invoice, zone, labels, document_url) for invoice in portal.invoices],
     )
+
+
+# How each status is shown: green once paid, orange while it is owed, grey when it is not.
+_TONES = {
+    InvoiceStatus.DRAFT: "muted",
+    InvoiceStatus.OPEN: "changed",
+    InvoiceStatus.PAID: "ok",
+    InvoiceStatus.VOID: "muted",
+    InvoiceStatus.UNCOLLECTIBLE: "changed",
+}
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -143,6 +155,7 @@ def _invoice(
         "quantity": invoice.quantity,
         "amount": _money(invoice.amount, invoice.currency),
         "status": invoice.status.value,
+        "tone": _TONES[invoice.status],
         "invoice_href": href(DocumentKind.INVOICE),
         "receipt_href": href(DocumentKind.RECEIPT) if receipt else None,
     }
