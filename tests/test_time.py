@@ -7,11 +7,13 @@ from datetime import datetime, timezone
 
 import pendulum
 import pytest
+import sqlalchemy as sa
 
 from matchusage import (
     BillingCycle,
     BillingPeriod,
     Match,
+    batch_periods,
     current_active_matches,
     current_active_users,
     usage_report,
@@ -22,6 +24,7 @@ from matchusage.exceptions import (
     InvalidPeriodError,
     InvalidRecordError,
 )
+from matchusage.sql import SQLRepository
 
 UTC = timezone.utc
 NAIVE = datetime(2024, 3, 1, 12, 30)
@@ -45,6 +48,12 @@ ONE = [Match("m1", "p1", {"ann"}, AWARE)]
         (lambda: CYCLE.closed_periods(before=NAIVE, count=2), InvalidCycleError, "before"),
         (lambda: list(CYCLE.periods(NAIVE, AWARE)), InvalidCycleError, "start"),
         (lambda: list(CYCLE.periods(AWARE, NAIVE)), InvalidCycleError, "end"),
+        (
+            lambda: SQLRepository(sa.create_engine("sqlite://")).count_closed_periods(before=NAIVE),
+            InvalidRecordError,
+            "before",
+        ),
+        (lambda: batch_periods([], now=NAIVE), InvalidRecordError, "now"),
         (lambda: current_active_matches(ONE, at=NAIVE), InvalidRecordError, "at"),
         (lambda: current_active_users(ONE, at=NAIVE), InvalidRecordError, "at"),
         (lambda: usage_report(ONE, CYCLE, now=NAIVE), InvalidRecordError, "now"),
@@ -67,6 +76,8 @@ ONE = [Match("m1", "p1", {"ann"}, AWARE)]
         "closed-periods-before",
         "periods-start",
         "periods-end",
+        "sql-closed-periods-before",
+        "batch-now",
         "current-matches-at",
         "current-users-at",
         "report-now",

@@ -19,9 +19,9 @@ from typing import IO, TypeVar, Union
 
 from dateutil.parser import isoparse
 
-from ._model import Match, Organization, Program, Role, User, _zone
+from ._model import Match, Organization, Program, Role, User
 from ._periods import BillingCycle, CycleUnit
-from ._time import is_aware
+from ._time import is_aware, time_zone
 from .exceptions import InvalidInputError, InvalidLineError, InvalidRecordError
 from .memory._repository import InMemoryRepository
 
@@ -415,7 +415,7 @@ def load_organization(source: Source) -> Organization:
     name = file.get(1, settings, "name", _text)
     zone_name = settings.get("timezone")
     try:
-        zone = _zone(zone_name)
+        zone = time_zone(zone_name, "organization", "timezone")
     except InvalidRecordError:
         file.fail(None, "timezone", zone_name, "an IANA time zone name, e.g. 'Europe/Paris'")
         zone = None

@@ -9,10 +9,9 @@ from types import MappingProxyType
 from typing import Any
 
 import attrs
-import pendulum
 
 from ._periods import BillingCycle
-from ._time import FOREVER, is_aware, to_micros
+from ._time import FOREVER, is_aware, time_zone, to_micros
 from .exceptions import InvalidCycleError, InvalidMatchError, InvalidRecordError
 
 
@@ -67,15 +66,6 @@ class Program:
     name: str = ""
 
 
-def _zone(name: object) -> tzinfo:
-    if isinstance(name, str):
-        try:
-            return pendulum.timezone(name)
-        except Exception:  # pendulum raises several types for unknown names
-            pass
-    raise InvalidCycleError("Organization", "timezone", name, "an IANA time zone name")
-
-
 @attrs.frozen
 class Organization:
     """The billed customer: it runs programs and has one billing cycle.
@@ -95,7 +85,7 @@ class Organization:
     cycle: BillingCycle
 
     def __attrs_post_init__(self) -> None:
-        _zone(self.timezone)
+        time_zone(self.timezone, f"Organization {self.id!r}", "timezone")
         key = getattr(self.cycle.timezone, "key", None)
         if key is not None and key != self.timezone:
             raise InvalidCycleError(
@@ -108,7 +98,7 @@ class Organization:
     @property
     def tzinfo(self) -> tzinfo:
         """The organization's time zone as a `tzinfo`."""
-        return _zone(self.timezone)
+        return time_zone(self.timezone, f"Organization {self.id!r}", "timezone")
 
 
 def _freeze_participants(value: Iterable[str]) -> frozenset[str]:

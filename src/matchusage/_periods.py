@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -281,5 +282,11 @@ class BillingCycle:
             yield BillingPeriod(start, end)
             start = end
 
-    periods_between = periods
-    """Another name for [`periods`][matchusage.BillingCycle.periods]."""
+    def periods_between(self, start: datetime, end: datetime) -> Iterator[BillingPeriod]:
+        """Deprecated: the same as [`periods`][matchusage.BillingCycle.periods] (gone in 0.2)."""
+        warnings.warn(
+            "BillingCycle.periods_between is deprecated; use BillingCycle.periods",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.periods(start, end)

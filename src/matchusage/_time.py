@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .exceptions import InvalidRecordError
+from .exceptions import InvalidCycleError, InvalidRecordError
 
 UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -41,3 +42,17 @@ def require_aware(
     if not is_aware(value):
         raise error(record, field, value, "a timezone-aware datetime")
     return value  # type: ignore[return-value]  # is_aware checked the type
+
+
+def time_zone(name: object, record: str, field: str) -> ZoneInfo:
+    """The IANA time zone called *name*: the one way matchusage resolves zone names.
+
+    Raises:
+        matchusage.exceptions.InvalidCycleError: *name* is not the name of a zone
+            of the IANA database (names are case-sensitive; no guessing).
+    """
+    try:
+        return ZoneInfo(name)  # type: ignore[arg-type]  # anything else is refused below
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        # OSError: a name of a directory of the database, such as "Europe".
+        raise InvalidCycleError(record, field, name, "an IANA time zone name") from None

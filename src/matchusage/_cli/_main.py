@@ -21,12 +21,12 @@ from .._export import export_csv, export_jsonl
 from .._html._usage import render_usage_html
 from .._labels import Labels
 from .._loading import load_directory
-from .._model import Organization, User, _zone
+from .._model import Organization, User
 from .._periods import BillingCycle, BillingPeriod, CycleUnit
 from .._report import UsageReport, usage_report
 from .._source import OrganizationMatches
 from .._text import printable
-from .._time import UTC, is_aware
+from .._time import UTC, is_aware, time_zone
 from .._version import version
 from ..exceptions import MatchUsageError, PeriodOutOfRangeError
 from ..memory._repository import InMemoryRepository
@@ -87,7 +87,11 @@ def _argument(
 
 
 _wall_or_instant = _argument(isoparse, ValueError, "an ISO 8601 date or date-time, e.g. 2024-01-15")
-_timezone = _argument(_zone, MatchUsageError, "an IANA time zone name, e.g. Europe/Paris")
+_timezone = _argument(
+    lambda name: time_zone(name, "--timezone", "timezone"),
+    MatchUsageError,
+    "an IANA time zone name, e.g. Europe/Paris",
+)
 _iso_instant = _argument(
     isoparse, ValueError, "an ISO 8601 instant, e.g. 2026-03-01T09:00:00+01:00"
 )

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import attrs
 import sqlalchemy as sa
 
+from .._batch import batch_periods
 from .._model import Match, Organization, Program, User
 from .._periods import BillingPeriod
 from .._sweep import check_periods
@@ -488,17 +489,10 @@ class SQLRepository:
             self._require_organizations(connection, found)
             return found
 
-    def closed_periods(self, *, before: datetime, count: int = 6) -> dict[str, list[BillingPeriod]]:
-        """The last *count* closed periods of every organization, from its own cycle.
-
-        Args:
-            before: The instant ("now"): a period ending at or before it is closed.
-            count: How many periods per organization.
-        """
-        return {
-            organization.id: organization.cycle.closed_periods(before=before, count=count)
-            for organization in self.organizations()
-        }
+    def _closed_periods(self, before: datetime, count: int) -> dict[str, list[BillingPeriod]]:
+        """The last *count* closed periods of every organization, as ``batch_periods`` gives."""
+        require_aware(before, "SQLRepository", "before", InvalidRecordError)
+        return batch_periods(self.organizations(), now=before, count=count)
 
     def count_closed_periods(
         self, *, before: datetime, count: int = 6
@@ -512,7 +506,7 @@ class SQLRepository:
         Returns:
             Organization id -> period -> number of active users.
         """
-        periods = self.closed_periods(before=before, count=count)
+        periods = self._closed_periods(before, count)
         with self._reading("count_closed_periods") as connection:
             return self._pushdown.count(connection, periods)
 
@@ -524,7 +518,7 @@ class SQLRepository:
         Returns:
             Organization id -> period -> ids of the active users.
         """
-        periods = self.closed_periods(before=before, count=count)
+        periods = self._closed_periods(before, count)
         with self._reading("active_users_closed_periods") as connection:
             return self._pushdown.collect(connection, periods)
 

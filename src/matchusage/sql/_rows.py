@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
 from .._model import Match, Organization, Program, Role, User
 from .._periods import BillingCycle, CycleUnit
-from .._time import UTC, is_aware
+from .._time import UTC, is_aware, time_zone
 from ..exceptions import InvalidCycleError, InvalidMatchError
 from ._mapping import SchemaMapping
 from ._schema import Tables
@@ -40,12 +39,7 @@ class RowMapper:
         anchor, zone_name = row[table.c[o.cycle_anchor]], row[table.c[o.timezone]]
         if not is_aware(anchor):
             raise InvalidCycleError(record, o.cycle_anchor, anchor, _NAIVE_HINT)
-        try:
-            zone = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise InvalidCycleError(
-                record, o.timezone, zone_name, "an IANA time zone name"
-            ) from None
+        zone = time_zone(zone_name, record, o.timezone)
         unit = row[table.c[o.cycle_unit]] if o.cycle_unit else CycleUnit.MONTH
         try:
             unit = CycleUnit(unit)
