@@ -185,8 +185,11 @@ def main() -> None:
                     differ = sorted(set(result.items()) ^ set(reference.items()))[:5]
                     raise SystemExit(f"{name} disagrees at {scenario}, {size}: {differ}")
             total = sum(reference.values())
-            print(f"  checked {scenario}, {size:,}: {len(results)} approaches agree "
-                  f"({total:,} active user-periods)", file=sys.stderr)  # fmt: skip
+            print(
+                f"  checked {scenario}, {size:,}: {len(results)} approaches agree "
+                f"({total:,} active user-periods)",
+                file=sys.stderr,
+            )
 
     print(
         f"matchusage {matchusage.__version__ if hasattr(matchusage, '__version__') else ''} | "

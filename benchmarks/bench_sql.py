@@ -56,8 +56,9 @@ def organizations(rng: random.Random) -> list[Organization]:
     return found
 
 
-def rows(rng: random.Random, matches: int) -> Iterator[tuple[str, str, datetime, datetime | None,
-                                                             list[str]]]:  # fmt: skip
+def rows(
+    rng: random.Random, matches: int
+) -> Iterator[tuple[str, str, datetime, datetime | None, list[str]]]:
     """``(id, program, start, end, participants)``: half in org 0, the rest spread out."""
     history = HISTORY_DAYS * 86_400
     large = matches // 2
@@ -118,9 +119,7 @@ def load(repository: SQLRepository, matches: int) -> None:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.executemany(
-            f"INSERT INTO {tables.matches.name} VALUES (?, ?, ?, ?)", match_rows
-        )  # fmt: skip
+        cursor.executemany(f"INSERT INTO {tables.matches.name} VALUES (?, ?, ?, ?)", match_rows)
         cursor.executemany(
             f"INSERT INTO {tables.participants.name} (match_id, user_id) VALUES (?, ?)",  # type: ignore[union-attr]
             people_rows,
@@ -144,8 +143,10 @@ def measure(name: str, engine: sa.Engine, matches: int, repeat: int) -> list[tup
     repository = SQLRepository(engine)
     started = time.perf_counter()
     load(repository, matches)
-    print(f"{name}: loaded {matches:,} matches in {time.perf_counter() - started:.1f} s",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"{name}: loaded {matches:,} matches in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
     large = repository.organization("org-0000")
     periods = large.cycle.closed_periods(before=NOW, count=6)
 

@@ -30,8 +30,16 @@ from matchusage._time import FOREVER, from_micros
 
 NOW = datetime(2026, 7, 1, tzinfo=timezone.utc)
 PERIODS = 6
-ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "UTC",
-         "America/Sao_Paulo", "Asia/Kolkata", "Europe/London"]  # fmt: skip
+ZONES = [
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "UTC",
+    "America/Sao_Paulo",
+    "Asia/Kolkata",
+    "Europe/London",
+]
 _DAY_US = 86_400_000_000
 Ints = npt.NDArray[np.int64]
 

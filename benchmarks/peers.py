@@ -129,8 +129,8 @@ class Pandas:
 
     def count(self) -> Counts:
         matches, participants, periods = (
-            self.frames["matches"], self.frames["participants"], self.frames["periods"]
-        )  # fmt: skip
+            self.frames[name] for name in ("matches", "participants", "periods")
+        )
         matches = matches[matches["end_us"] > matches["start_us"]]
         overlap = matches.merge(periods, on="org", suffixes=("", "_p"))
         overlap = overlap[

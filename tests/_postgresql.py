@@ -69,14 +69,14 @@ def cluster(binaries: Path, *, timezone: str = "America/New_York") -> Iterator[s
 
     started = False
     try:
-        run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-            "--encoding=UTF8", "--no-locale", "--no-sync")  # fmt: skip
+        flags = "-U postgres --auth=trust --encoding=UTF8 --no-locale --no-sync"
+        run(str(binaries / "initdb"), "-D", str(data), *flags.split())
         options = (
             f"-k {root} -p {port} -c listen_addresses='' -c fsync=off "
             f"-c synchronous_commit=off -c full_page_writes=off -c timezone={timezone}"
         )
-        run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w",
-            "-t", "60", "start")  # fmt: skip
+        pg_ctl = str(binaries / "pg_ctl")
+        run(pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
         started = True
         yield f"postgresql+psycopg://postgres@/postgres?host={root}&port={port}"
     finally:

@@ -74,7 +74,7 @@ def two_organizations() -> tuple[list[Organization], list[Program], list[Match]]
         Match("m2", "p-paris", {"ann", "cid"}, paris.add(months=2)),
         Match("m3", "p-tokyo", {"ann"}, tokyo.subtract(days=1)),
         Match("m4", "p-tokyo", {"dan"}, tokyo, tokyo),  # zero-length: never counts
-    ]  # fmt: skip
+    ]
     return organizations, programs, matches
 
 

@@ -79,12 +79,8 @@ def test_report_csv() -> None:
 
 
 def test_report_periods_and_cycle_options() -> None:
-    quarterly = json.loads(
-        run(
-            "report", "--example", "--format", "json", "--periods", "2",
-            "--months", "3", "--timezone", "America/New_York", "--anchor", "2025-01-01",
-        )
-    )  # fmt: skip
+    cycle = ["--months", "3", "--timezone", "America/New_York", "--anchor", "2025-01-01"]
+    quarterly = json.loads(run("report", "--example", "--format", "json", "--periods", "2", *cycle))
     assert ["2026-04-01T00:00:00-04:00", "2026-07-01T00:00:00-04:00"] == [
         p["period_start"] for p in quarterly["periods"]
     ]
@@ -143,9 +139,9 @@ def test_explain_lists_the_matches_of_each_period() -> None:
 
 
 def test_explain_one_period_csv_and_the_open_period() -> None:
-    rows = list(csv.DictReader(io.StringIO(run(
-        "explain", "u001", "--example", "--format", "csv", "--period", "2026-11-16T00:00+01:00"
-    ))))  # fmt: skip
+    period = "2026-11-16T00:00+01:00"
+    text = run("explain", "u001", "--example", "--format", "csv", "--period", period)
+    rows = list(csv.DictReader(io.StringIO(text)))
     assert {"2026-11-15T00:00:00+01:00"} == {row["period_start"] for row in rows}
     assert ["m173", "m187"] == [row["match_id"] for row in rows]
     assert {""} == {row["overlap_end"] for row in rows}  # ongoing: open end

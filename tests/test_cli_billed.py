@@ -81,9 +81,8 @@ def test_report_json_and_csv_carry_the_billing(snapshots: str) -> None:
     assert {"status": "not billed", "billed_users": None} == {
         key: document["periods"][0]["billing"][key] for key in ("status", "billed_users")
     }
-    rows = list(csv.DictReader(io.StringIO(run(
-        "report", "--example", "--snapshots", snapshots, "--format", "csv"
-    ))))  # fmt: skip
+    text = run("report", "--example", "--snapshots", snapshots, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
     assert ["not billed"] * 3 + ["billed"] * 3 == [row["billing:status"] for row in rows]
     assert str(report.periods[-1].billed_count) == rows[-1]["billing:billed_users"]
 

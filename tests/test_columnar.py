@@ -269,10 +269,15 @@ def test_counts_with_up_to_eight_and_more_periods(count: int) -> None:
     cycle = BillingCycle.weekly(JAN)
     periods = {"o1": [cycle.period(k) for k in range(count)], "o2": [cycle.period(2)]}
     matches = [
-        Match(str(n), ("p1", "p2", "p3")[n % 3], {f"u{n % 11}", f"v{n % 4}"},
-              JAN + timedelta(days=n % 50), None if n % 4 else JAN + timedelta(days=n % 50 + n))
+        Match(
+            str(n),
+            ("p1", "p2", "p3")[n % 3],
+            {f"u{n % 11}", f"v{n % 4}"},
+            JAN + timedelta(days=n % 50),
+            None if n % 4 else JAN + timedelta(days=n % 50 + n),
+        )
         for n in range(60)
-    ]  # fmt: skip
+    ]
     columns = MatchColumns.from_matches(matches, PROGRAMS)
     expected = counts_of(reference(matches, periods))
 

@@ -57,9 +57,12 @@ def test_an_expired_card_is_flagged() -> None:
 
 def test_tiers_and_minimum_are_listed() -> None:
     plan = Plan(
-        "Scale", "4", "EUR", tiers=[PriceTier(10, "6"), PriceTier(50, "5", flat_fee="10")],
+        "Scale",
+        "4",
+        "EUR",
+        tiers=[PriceTier(10, "6"), PriceTier(50, "5", flat_fee="10")],
         minimum_quantity=5,
-    )  # fmt: skip
+    )
     page = page_of(provider(plan=plan))
     assert "users 1-10: 6 EUR each" in page
     assert "users 11-50: 5 EUR each + 10 EUR" in page

@@ -109,8 +109,9 @@ def world(*matches: Match) -> list[Record]:
 
 
 def matches_of(records: Sequence[Record], organization_id: str) -> list[Match]:
-    programs = {r.id for r in records if isinstance(r, Program)
-                and r.organization_id == organization_id}  # fmt: skip
+    programs = {
+        r.id for r in records if isinstance(r, Program) and r.organization_id == organization_id
+    }
     return [r for r in records if isinstance(r, Match) and r.program_id in programs]
 
 
@@ -155,8 +156,10 @@ def test_pushdown_equals_the_engine(
     assert {p: len(u) for p, u in expected.items()} == counts
     assert list(expected) == list(counts)
     assert expected == users
-    expected_pairs = sorted(((p, u) for p, us in expected.items() for u in us),
-                            key=lambda pu: (periods.index(pu[0]), pu[1]))  # fmt: skip
+    expected_pairs = sorted(
+        ((p, u) for p, us in expected.items() for u in us),
+        key=lambda pu: (periods.index(pu[0]), pu[1]),
+    )
     assert expected_pairs == streamed
 
 
@@ -345,10 +348,10 @@ def test_batch_of_organizations_with_explicit_periods(repository: SQLRepository)
     assert {"o1": {MONTHLY.period(2): 2, MONTHLY.period(1): 0}, "o2": {MONTHLY.period(2): 1}} == (
         repository.count_by_organization(periods)
     )
-    assert {"o1": {MONTHLY.period(2): frozenset({"u1", "u2"}), MONTHLY.period(1): frozenset()},
-            "o2": {MONTHLY.period(2): frozenset({"u1"})}} == (
-        repository.active_users_by_organization(periods)
-    )  # fmt: skip
+    assert {
+        "o1": {MONTHLY.period(2): frozenset({"u1", "u2"}), MONTHLY.period(1): frozenset()},
+        "o2": {MONTHLY.period(2): frozenset({"u1"})},
+    } == repository.active_users_by_organization(periods)
 
 
 # -- indexes --------------------------------------------------------------------------------
@@ -426,19 +429,31 @@ CREATE TABLE members (mentorship_id TEXT NOT NULL, person_id TEXT NOT NULL,
 
 def app_mapping(*, pairs: bool, naive_utc: bool = False) -> SchemaMapping:
     pair = {"mentor": "mentor_id", "mentee": "mentee_id"} if pairs else {}
-    matches = MatchTable("mentorships", id="mentorship_id", program_id="cohort_id",
-                         started_at="began", ended_at="finished", **pair)  # fmt: skip
+    matches = MatchTable(
+        "mentorships",
+        id="mentorship_id",
+        program_id="cohort_id",
+        started_at="began",
+        ended_at="finished",
+        **pair,
+    )
+    members = ParticipantTable("members", match_id="mentorship_id", user_id="person_id", role=None)
     return SchemaMapping(
-        organizations=OrganizationTable("accounts", id="account_id", name="display",
-                                        timezone="tz", cycle_anchor="billing_anchor",
-                                        cycle_unit=None, cycle_every=None),
+        organizations=OrganizationTable(
+            "accounts",
+            id="account_id",
+            name="display",
+            timezone="tz",
+            cycle_anchor="billing_anchor",
+            cycle_unit=None,
+            cycle_every=None,
+        ),
         programs=ProgramTable("cohorts", id="cohort_id", organization_id="account_id", name=None),
         users=UserTable("people", id="person_id", name="full_name", email="mail"),
         matches=matches,
-        participants=None if pairs else ParticipantTable("members", match_id="mentorship_id",
-                                                         user_id="person_id", role=None),
+        participants=None if pairs else members,
         naive_utc=naive_utc,
-    )  # fmt: skip
+    )
 
 
 def create_app_tables(engine: sa.Engine, *, naive: bool) -> None:
@@ -554,13 +569,13 @@ def test_naive_columns_are_an_error_unless_declared_utc(
     began = "2024-03-01 10:00:00.000000" if sqlite else "2024-03-01 10:00:00"
     anchor = "2024-01-01 00:00:00.000000" if sqlite else "2024-01-01 00:00:00"
     with sql_engine.begin() as connection:
-        connection.execute(sa.text(
-            f"INSERT INTO accounts VALUES ('acme', 'Acme', 'UTC', '{anchor}');"
-        ))  # fmt: skip
+        connection.execute(
+            sa.text(f"INSERT INTO accounts VALUES ('acme', 'Acme', 'UTC', '{anchor}');")
+        )
         connection.execute(sa.text("INSERT INTO cohorts VALUES ('c1', 'acme')"))
-        connection.execute(sa.text(
-            f"INSERT INTO mentorships VALUES ('m1', 'c1', 'u1', 'u2', '{began}', NULL)"
-        ))  # fmt: skip
+        connection.execute(
+            sa.text(f"INSERT INTO mentorships VALUES ('m1', 'c1', 'u1', 'u2', '{began}', NULL)")
+        )
     repository = SQLRepository(sql_engine, app_mapping(pairs=True, naive_utc=declared))
     if declared:
         [match] = repository.matches("acme", start=T0, end=T0 + DAY)
@@ -728,10 +743,12 @@ def _failing_view(engine: sa.Engine) -> None:
     else:
         guard = "id || (1 / (CASE WHEN id = 'm3' THEN 0 ELSE 1 END))::text"
     with engine.begin() as connection:
-        connection.execute(sa.text(
-            f"CREATE VIEW failing AS SELECT {guard} AS id, program_id, started_at, ended_at "
-            "FROM matchusage_matches"
-        ))  # fmt: skip
+        connection.execute(
+            sa.text(
+                f"CREATE VIEW failing AS SELECT {guard} AS id, program_id, started_at, ended_at "
+                "FROM matchusage_matches"
+            )
+        )
 
 
 @pytest.mark.parametrize(

@@ -180,9 +180,17 @@ def test_hostile_names_are_shown_as_text(organization_name: str, program_name: s
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0, (1, 4)), (3, (1, 4)), (5, (1, 5)), (9, (2, 5)), (199, (50, 4)), (201, (50, 5)),
-     (1001, (500, 4)), (40_000, (10_000, 4))],
-)  # fmt: skip
+    [
+        (0, (1, 4)),
+        (3, (1, 4)),
+        (5, (1, 5)),
+        (9, (2, 5)),
+        (199, (50, 4)),
+        (201, (50, 5)),
+        (1001, (500, 4)),
+        (40_000, (10_000, 4)),
+    ],
+)
 def test_the_axis_is_round_and_just_above_the_largest_value(
     value: int, expected: tuple[int, int]
 ) -> None:

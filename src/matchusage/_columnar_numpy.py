@@ -184,10 +184,12 @@ def numpy_engine(columns: MatchColumns, plan: Plan, ids: bool) -> dict[str, list
         table = [plan[org][first : first + slots] for org in organizations]
         padding = [_HIGH, _LOW] * slots
         bounds = np.array(
-            [[b for p in spans for b in (p._start_us, p._end_us)] + padding[2 * len(spans) :]
-             for spans in [*table, ()]],
+            [
+                [b for p in spans for b in (p._start_us, p._end_us)] + padding[2 * len(spans) :]
+                for spans in [*table, ()]
+            ],
             dtype=np.int64,
-        ).reshape(len(organizations) + 1, slots, 2)  # fmt: skip
+        ).reshape(len(organizations) + 1, slots, 2)
         starts, ends = bounds[:, :, 0].copy(), bounds[:, :, 1].copy()
         bits = _match_bits(start, end, match_row, starts, ends)
         assert pairs is not None

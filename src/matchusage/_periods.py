@@ -86,11 +86,8 @@ def _as_stdlib(anchor: Any) -> Any:
     fold = anchor.fold
     if fold and anchor.replace(fold=0).utcoffset() == anchor.utcoffset():
         fold = 0
-    return datetime(
-        anchor.year, anchor.month, anchor.day,
-        anchor.hour, anchor.minute, anchor.second, anchor.microsecond,
-        tzinfo=anchor.tzinfo, fold=fold,
-    )  # fmt: skip
+    wall = anchor.timetuple()[:6]  # year, month, day, hour, minute, second
+    return datetime(*wall, anchor.microsecond, tzinfo=anchor.tzinfo, fold=fold)
 
 
 def _zone_identity(zone: tzinfo) -> str:

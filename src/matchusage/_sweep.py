@@ -59,8 +59,10 @@ class Sweep:
     def __init__(self, matches: Iterable[Match], periods: Iterable[BillingPeriod]) -> None:
         self.periods = tuple(periods)
         bounds = sorted({p._start_us for p in self.periods} | {p._end_us for p in self.periods})
-        self._span = {p: (bisect_left(bounds, p._start_us), bisect_left(bounds, p._end_us))
-                      for p in self.periods}  # fmt: skip
+        self._span = {
+            p: (bisect_left(bounds, p._start_us), bisect_left(bounds, p._end_us))
+            for p in self.periods
+        }
         self._buckets = _place(matches, bounds)
         self._users: dict[BillingPeriod, frozenset[str]] = {}
         self._bucket_union: dict[tuple[int, int], frozenset[str]] = {}

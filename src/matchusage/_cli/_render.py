@@ -302,8 +302,15 @@ def explanations_json(
 def write_explanations_csv(out: TextIO, found: Sequence[Explanation], labels: Labels) -> None:
     """One row per period and match (a period with no match has one row with empty match cells)."""
     writer = csv.writer(out, lineterminator="\n")
-    columns = ["match_id", "program_id", "role", "match_started_at", "match_ended_at",
-               "overlap_start", "overlap_end"]  # fmt: skip
+    columns = [
+        "match_id",
+        "program_id",
+        "role",
+        "match_started_at",
+        "match_ended_at",
+        "overlap_start",
+        "overlap_end",
+    ]
     writer.writerow(["period_start", "period_end", "user_id", "active", *columns])
     for e in found:
         head = [_iso(e.period.start, labels.zone), _iso(e.period.end, labels.zone)]

@@ -93,9 +93,11 @@ class InMemoryRepository:
                 matches.add(record.id)
             elif not isinstance(record, User):
                 raise InvalidRecordError(
-                    "InMemoryRepository.add", "record", record,
+                    "InMemoryRepository.add",
+                    "record",
+                    record,
                     "an Organization, Program, User or Match",
-                )  # fmt: skip
+                )
         for record in records:
             if isinstance(record, Organization):
                 self._organizations[record.id] = record

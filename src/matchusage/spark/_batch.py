@@ -93,10 +93,9 @@ def batch_counts(
         found = _overlaps.counts(frames, periods)
     else:
         found = grouped(frames, periods, planned, ids=False)
-    return (
-        periods.join(found, ["organization_id", "period_index"], "left")
-        .select(*_PERIOD, F.coalesce("active_users", F.lit(0)).alias("active_users"))
-    )  # fmt: skip
+    return periods.join(found, ["organization_id", "period_index"], "left").select(
+        *_PERIOD, F.coalesce("active_users", F.lit(0)).alias("active_users")
+    )
 
 
 def batch_active_users(

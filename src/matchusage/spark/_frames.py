@@ -131,11 +131,12 @@ class MatchFrames:
         frame = m.select(
             _id(m, "match_id").alias("match_id"),
             program.alias("program_id"),
-            (_id(m, "organization_id") if not self.by_program else F.lit(None).cast("string"))
-            .alias("organization_id"),
+            (
+                _id(m, "organization_id") if not self.by_program else F.lit(None).cast("string")
+            ).alias("organization_id"),
             _micros(m, "started_at").alias("start_us"),
             F.coalesce(_micros(m, "ended_at"), F.lit(FOREVER)).alias("end_us"),
-        )  # fmt: skip
+        )
         if not self.by_program:
             return frame
         assert self.programs is not None

@@ -161,8 +161,10 @@ class Pushdown:
         # each half reads one range of the (program, ended_at, started_at)
         # index. Zero-length matches overlap nothing and are left out here.
         organizations = sa.select(periods.c.organization_id)
-        halves = [[ended.is_(None), started < last],
-                  [ended > first, started < last, ended > started]]  # fmt: skip
+        halves = [
+            [ended.is_(None), started < last],
+            [ended > first, started < last, ended > started],
+        ]
         if program_id is not None:
             halves = [[*half, m.c[mm.program_id] == program_id] for half in halves]
         j = self.mapping.participants

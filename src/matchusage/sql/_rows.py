@@ -100,25 +100,35 @@ class RowMapper:
         utc = organization.timezone in _UTC_NAMES and cycle.anchor.utcoffset() == timedelta(0)
         if getattr(zone, "key", None) != organization.timezone and not utc:
             raise InvalidCycleError(
-                record, "cycle", cycle,
+                record,
+                "cycle",
+                cycle,
                 "a cycle anchored in the organization's time zone (a row keeps the anchor "
                 "instant and the zone name, not a fixed offset)",
-            )  # fmt: skip
+            )
         again = cycle.anchor.astimezone(UTC).astimezone(zone)
         if again.replace(tzinfo=None) != cycle.anchor.replace(tzinfo=None):
             raise InvalidCycleError(
-                record, "cycle", cycle,
+                record,
+                "cycle",
+                cycle,
                 "an anchor at a wall time that exists in the zone (a skipped one would "
                 "not survive being stored as an instant)",
-            )  # fmt: skip
+            )
         if o.cycle_unit is None and cycle.unit is not CycleUnit.MONTH:
             raise InvalidCycleError(record, "cycle", cycle, "monthly (no cycle_unit column)")
         if o.cycle_every is None and cycle.every != 1:
             raise InvalidCycleError(record, "cycle", cycle, "one unit long (no cycle_every column)")
-        values = {o.id: organization.id, o.timezone: organization.timezone,
-                  o.cycle_anchor: cycle.anchor}  # fmt: skip
-        optional = {o.name: organization.name, o.cycle_unit: cycle.unit.value,
-                    o.cycle_every: cycle.every}  # fmt: skip
+        values = {
+            o.id: organization.id,
+            o.timezone: organization.timezone,
+            o.cycle_anchor: cycle.anchor,
+        }
+        optional = {
+            o.name: organization.name,
+            o.cycle_unit: cycle.unit.value,
+            o.cycle_every: cycle.every,
+        }
         values.update({k: v for k, v in optional.items() if k is not None})
         return values
 
@@ -143,8 +153,12 @@ class RowMapper:
     def match_values(self, match: Match) -> dict[str, Any]:
         """The row of *match* in the matches table (with its pair, in that layout)."""
         mm = self.mapping.matches
-        values = {mm.id: match.id, mm.program_id: match.program_id,
-                  mm.started_at: match.started_at, mm.ended_at: match.ended_at}  # fmt: skip
+        values = {
+            mm.id: match.id,
+            mm.program_id: match.program_id,
+            mm.started_at: match.started_at,
+            mm.ended_at: match.ended_at,
+        }
         if mm.mentor is not None and mm.mentee is not None:
             by_role = {match.role_of(user): user for user in match.participants}
             if len(by_role) != len(match.participants) or set(by_role) - {Role.MENTOR, Role.MENTEE}:

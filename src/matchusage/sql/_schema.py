@@ -98,8 +98,8 @@ def build_tables(mapping: SchemaMapping) -> Tables:
     whole matches table.
     """
     metadata = sa.MetaData(schema=mapping.schema)
-    o, p, u, m, j = (mapping.organizations, mapping.programs, mapping.users, mapping.matches,
-                     mapping.participants)  # fmt: skip
+    o, p, u, m = mapping.organizations, mapping.programs, mapping.users, mapping.matches
+    j = mapping.participants
     instant = Instant(mapping.naive_utc)
     organizations = sa.Table(
         o.table,
