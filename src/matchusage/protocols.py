@@ -103,7 +103,7 @@ class BillingProvider(Protocol):
     """A billing service: the plan and payment data the portal shows, and where usage goes.
 
     An adapter implements this port over a real billing service (see the
-    guide "Writing a provider adapter");
+    guide "Write a billing provider adapter");
     [`InMemoryBillingProvider`][matchusage.memory.InMemoryBillingProvider] is
     the complete reference implementation. Check an adapter with
     [`BillingProviderContract`][matchusage.testing.contracts.BillingProviderContract].

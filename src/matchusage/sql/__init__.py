@@ -2,7 +2,7 @@
 
 Both run on SQLAlchemy 2 Core and need the ``sql`` extra
 (``pip install "matchusage[sql]"``; ``postgresql`` adds the psycopg driver).
-See the guide pages "Plug in your own tables" and "Scaling".
+See the guide pages "Plug in your own tables" and "Counting inside the database".
 """
 
 from __future__ import annotations

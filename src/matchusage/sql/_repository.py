@@ -85,7 +85,7 @@ class SQLRepository:
 
         Existing tables are left as they are, but the indexes are added to
         them too. The indexes are listed on the
-        [Scaling](../scaling.md#indexes) page.
+        [Counting inside the database](../counting-in-the-database.md#indexes) page.
         """
         with self._writing("create_schema") as connection:
             self._tables.metadata.create_all(connection, checkfirst=True)
