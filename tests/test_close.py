@@ -22,6 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from matchusage import BillingCycle, BillingPeriod, Match, Organization, Program
 from matchusage.billing import (
+    Adjustment,
     CloseStatus,
     Plan,
     billing_run,
@@ -347,18 +348,22 @@ def test_a_retry_bills_the_snapshot_even_if_data_changed(
 # -- reconciliation
 
 
+def changes(adjustment: Adjustment) -> tuple[frozenset[str], frozenset[str], int, bool]:
+    return (
+        adjustment.added,
+        adjustment.removed,
+        adjustment.quantity_difference,
+        adjustment.has_changes,
+    )
+
+
 def test_reconcile_reports_the_difference_and_touches_nothing() -> None:
     repository, store, billing = world(), InMemorySnapshotStore(), provider()
     closed = close_period(repository, billing, store, organization(), JANUARY, now=at(2, 1))
     repository.save_match(Match("late", "acme-p", {"zed", "ann"}, at(1, 2), at(1, 3)))
     repository.save_match(Match("acme-m2", "acme-p", {"ann", "cyd"}, at(2, 1)))  # backdated
     adjustment = reconcile(repository, store, organization(), JANUARY, now=at(3, 1))
-    assert ({"zed"}, {"cyd"}, 0, True) == (
-        adjustment.added,
-        adjustment.removed,
-        adjustment.quantity_difference,
-        adjustment.has_changes,
-    )
+    assert ({"zed"}, {"cyd"}, 0, True) == changes(adjustment)
     assert closed.snapshot == adjustment.snapshot == store.get("acme", JANUARY)
     assert closed.snapshot.fingerprint == adjustment.snapshot.fingerprint
     assert ("ann", "bob", "zed") == adjustment.recomputed.user_ids
@@ -369,12 +374,7 @@ def test_reconcile_without_changes() -> None:
     repository, store = world(), InMemorySnapshotStore()
     close_period(repository, provider(), store, organization(), JANUARY, now=at(2, 1))
     adjustment = reconcile(repository, store, organization(), JANUARY, now=at(3, 1))
-    assert (set(), set(), 0, False) == (
-        adjustment.added,
-        adjustment.removed,
-        adjustment.quantity_difference,
-        adjustment.has_changes,
-    )
+    assert (set(), set(), 0, False) == changes(adjustment)
 
 
 def test_reconcile_needs_a_closed_period() -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import matchusage
-from matchusage import BillingCycle, BillingPeriod, Match, usage_report
+from matchusage import BillingCycle, BillingPeriod, Match, UsageReport, usage_report
 from matchusage.exceptions import DuplicateMatchError, InvalidRecordError, MatchUsageError
 from matchusage.memory import InMemoryRepository
 from matchusage.testing import oracle
@@ -38,23 +39,32 @@ def period(month: int) -> BillingPeriod:
     return CYCLE.period_containing(at(month, 1))
 
 
+class Case(NamedTuple):
+    """Generated matches and a report of their last *count* closed periods at *now*."""
+
+    matches: list[Match]
+    cycle: BillingCycle
+    now: datetime
+    count: int
+
+    @property
+    def report(self) -> UsageReport:
+        return usage_report(self.matches, self.cycle, now=self.now, periods=self.count)
+
+
 reports = st.builds(
-    lambda matches, cycle, now, count: (matches, cycle, now, count),
-    mst.match_lists(),
-    mst.billing_cycles(),
-    mst.aware_datetimes(),
-    st.integers(0, 4),
+    Case, mst.match_lists(), mst.billing_cycles(), mst.aware_datetimes(), st.integers(0, 4)
 )
 
 
 @settings(max_examples=60)
 @given(reports)
 def test_counts_equal_the_core_engine(
-    case: tuple[list[Match], BillingCycle, datetime, int],
+    case: Case,
 ) -> None:
     """Each closed period's users are active_users_by_period's, and the oracle's."""
     matches, cycle, now, count = case
-    report = usage_report(matches, cycle, now=now, periods=count)
+    report = case.report
 
     expected_periods = cycle.closed_periods(before=now, count=count)
     by_period = matchusage.active_users_by_period(matches, expected_periods)
@@ -68,11 +78,11 @@ def test_counts_equal_the_core_engine(
 @settings(max_examples=60)
 @given(reports)
 def test_new_and_dropped_follow_consecutive_periods(
-    case: tuple[list[Match], BillingCycle, datetime, int],
+    case: Case,
 ) -> None:
     """new = this - previous, dropped = previous - this, also for the oldest period."""
     matches, cycle, now, count = case
-    report = usage_report(matches, cycle, now=now, periods=count)
+    report = case.report
     all_periods = cycle.closed_periods(before=now, count=count + 1)
     users = [oracle.active_users(matches, p) for p in all_periods]
     for index, usage in enumerate(report.periods):
@@ -82,10 +92,9 @@ def test_new_and_dropped_follow_consecutive_periods(
 
 @settings(max_examples=60)
 @given(reports)
-def test_programs_and_attribution(case: tuple[list[Match], BillingCycle, datetime, int]) -> None:
+def test_programs_and_attribution(case: Case) -> None:
     """Per-program users are distinct within a program; attribution partitions the total."""
-    matches, cycle, now, count = case
-    report = usage_report(matches, cycle, now=now, periods=count)
+    matches, report = case.matches, case.report
     for usage in report.periods:
         programs = {m.program_id for m in matches}
         expected = {
@@ -129,7 +138,7 @@ def test_current_period_figures(matches: list[Match], cycle: BillingCycle, now: 
 @settings(max_examples=30)
 @given(reports)
 def test_a_repository_source_gives_the_same_report(
-    case: tuple[list[Match], BillingCycle, datetime, int],
+    case: Case,
 ) -> None:
     matches, cycle, now, count = case
     repository = InMemoryRepository()
@@ -137,9 +146,7 @@ def test_a_repository_source_gives_the_same_report(
     programs = [matchusage.Program(p, "org") for p in ("p1", "p2", "p3")]
     repository.add(organization, *programs, *matches)
     source = matchusage.OrganizationMatches(repository, "org")
-    assert usage_report(matches, cycle, now=now, periods=count) == usage_report(
-        source, cycle, now=now, periods=count
-    )
+    assert case.report == usage_report(source, cycle, now=now, periods=count)
 
 
 class CountingSource:
