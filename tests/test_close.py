@@ -378,8 +378,13 @@ def test_reconcile_without_changes() -> None:
 
 
 def test_reconcile_needs_a_closed_period() -> None:
-    with pytest.raises(UnknownRecordError, match="close it first"):
+    with pytest.raises(UnknownRecordError, match="close it first") as info:
         reconcile(world(), InMemorySnapshotStore(), organization(), JANUARY, now=at(3, 1))
+    assert ("snapshot", str(JANUARY), "Organization 'acme'") == (
+        info.value.kind,
+        info.value.record_id,
+        info.value.context,
+    )
 
 
 # -- billing runs

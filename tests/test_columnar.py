@@ -14,7 +14,6 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-import matchusage
 from matchusage import (
     BillingCycle,
     BillingPeriod,
@@ -406,19 +405,6 @@ def run_python(code: str) -> str:
     return result.stdout.strip()
 
 
-def test_import_does_not_import_numpy() -> None:
-    """``import matchusage`` loads no numpy; only the numpy engine does."""
-    code = """
-        import sys
-        import matchusage
-        print("numpy" in sys.modules)
-    """
-
-    numpy_imported = run_python(code)
-
-    assert numpy_imported == "False"
-
-
 def test_without_numpy_the_same_entry_points_run_in_python() -> None:
     """With numpy unavailable, "auto" runs in pure Python and "numpy" says what to install."""
     code = """
@@ -442,8 +428,3 @@ def test_without_numpy_the_same_entry_points_run_in_python() -> None:
     expected = ["2", "engine='numpy' needs numpy: pip install 'matchusage[numpy]'"]
 
     assert expected == run_python(code).splitlines()
-
-
-def test_public_names() -> None:
-    for name in ("MatchColumns", "columnar_counts", "columnar_active_users"):
-        assert name in matchusage.__all__

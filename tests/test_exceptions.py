@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from matchusage import BillingCycle, Match, MatchColumns, Organization, Program
-from matchusage.billing import Plan, ReportedUsage, reconcile
+from matchusage.billing import Plan, ReportedUsage
 from matchusage.exceptions import MatchUsageError, UnknownRecordError
 from matchusage.memory import InMemoryBillingProvider, InMemoryRepository, InMemorySnapshotStore
 
@@ -78,13 +78,6 @@ REPORT = ReportedUsage("acme", CYCLE.period(0), 3, "key", "ref", T0)
             "Organization 'acme': unknown invoice 'INV-404'",
         ),
         (
-            lambda: reconcile(repository(), InMemorySnapshotStore(), ACME, CYCLE.period(0), now=T0),
-            "snapshot",
-            str(CYCLE.period(0)),
-            "Organization 'acme'",
-            f"Organization 'acme': unknown snapshot '{CYCLE.period(0)}'; close it first",
-        ),
-        (
             lambda: InMemorySnapshotStore().record_report(REPORT),
             "snapshot",
             str(CYCLE.period(0)),
@@ -99,7 +92,6 @@ REPORT = ReportedUsage("acme", CYCLE.period(0), 3, "key", "ref", T0)
         "program-of-a-column-row",
         "customer",
         "invoice",
-        "snapshot-to-reconcile",
         "snapshot-to-report",
     ],
 )
