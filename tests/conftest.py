@@ -95,3 +95,15 @@ def browser() -> Iterator[Browser]:
     """Debian's headless Chromium for the session (skipped without it, failed under CI)."""
     with _browser.chromium() as found:
         yield found
+
+
+@pytest.fixture(scope="session")
+def localstripe_url() -> Iterator[str]:
+    """The API address of a local Stripe server (localstripe, patched) for this session.
+
+    Skips without localstripe, except under ``CI=true`` where it fails.
+    """
+    from . import _stripe
+
+    with _stripe.local_server() as url:
+        yield url
