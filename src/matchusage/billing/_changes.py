@@ -1,9 +1,10 @@
-"""The admin changes the billing portal offers, validated once for every provider."""
+"""What every billing provider validates the same way: usage reports and admin changes."""
 
 from __future__ import annotations
 
 import re
 
+from .._periods import BillingPeriod
 from ..exceptions import InvalidRecordError
 from ._values import BillingDetails
 
@@ -32,3 +33,15 @@ def details_to_change(organization_id: str, details: BillingDetails | None) -> B
             "on file (a billing name and email) before an address can be set",
         )
     return details
+
+
+def check_report(period: object, quantity: object, idempotency_key: object) -> None:
+    """Refuse a usage report's bad arguments before anything is billed."""
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+        raise InvalidRecordError("report_usage", "quantity", quantity, "a non-negative integer")
+    if not isinstance(period, BillingPeriod):
+        raise InvalidRecordError("report_usage", "period", period, "a BillingPeriod")
+    if not isinstance(idempotency_key, str) or not idempotency_key:
+        raise InvalidRecordError(
+            "report_usage", "idempotency_key", idempotency_key, "a non-empty string"
+        )

@@ -10,7 +10,7 @@ import attrs
 
 from .._periods import BillingPeriod
 from .._time import UTC, require_aware
-from ..billing._changes import details_to_change, payment_method_reference
+from ..billing._changes import check_report, details_to_change, payment_method_reference
 from ..billing._documents import DocumentFormat, render_document
 from ..billing._values import (
     Address,
@@ -229,15 +229,7 @@ class InMemoryBillingProvider:
         idempotency_key: str,
     ) -> ReportedUsage:
         """Issue the invoice for *quantity* active users in *period*, once per key."""
-        _check("report_usage", "quantity", quantity, int, "a non-negative integer")
-        if quantity < 0:
-            raise InvalidRecordError("report_usage", "quantity", quantity, "a non-negative integer")
-        _check("report_usage", "period", period, BillingPeriod, "a BillingPeriod")
-        _check("report_usage", "idempotency_key", idempotency_key, str, "a non-empty string")
-        if not idempotency_key:
-            raise InvalidRecordError(
-                "report_usage", "idempotency_key", idempotency_key, "a non-empty string"
-            )
+        check_report(period, quantity, idempotency_key)
         earlier = self._reports.get(idempotency_key)
         if earlier is not None:
             return self._repeat(earlier, organization_id, period, quantity)

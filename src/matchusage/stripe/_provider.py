@@ -9,7 +9,7 @@ import attrs
 import stripe
 
 from .._periods import BillingPeriod
-from ..billing._changes import details_to_change, payment_method_reference
+from ..billing._changes import check_report, details_to_change, payment_method_reference
 from ..billing._documents import DocumentFormat, render_document
 from ..billing._values import (
     Address,
@@ -37,18 +37,6 @@ from ._prices import CURRENT_STATUSES, instant, plan_from_price
 from ._usage import CollectionMethod, UsageInvoices
 
 T = TypeVar("T")
-
-
-def _check_report(period: object, quantity: object, idempotency_key: object) -> None:
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-        raise InvalidRecordError("report_usage", "quantity", quantity, "a non-negative integer")
-    if not isinstance(period, BillingPeriod):
-        raise InvalidRecordError("report_usage", "period", period, "a BillingPeriod")
-    if not isinstance(idempotency_key, str) or not idempotency_key:
-        raise InvalidRecordError(
-            "report_usage", "idempotency_key", idempotency_key, "a non-empty string"
-        )
-    check_metadata_value("idempotency_key", idempotency_key)
 
 
 @attrs.define
@@ -282,7 +270,8 @@ class StripeBillingProvider:
         idempotency_key: str,
     ) -> ReportedUsage:
         """Bill *quantity* active users for *period* on an invoice of its own, once per key."""
-        _check_report(period, quantity, idempotency_key)
+        check_report(period, quantity, idempotency_key)
+        check_metadata_value("idempotency_key", idempotency_key)
         check_metadata_value("organization_id", organization_id)
 
         def report() -> ReportedUsage:
