@@ -91,7 +91,11 @@ class TestStripeBillingProvider(BillingProviderContract):
                 "Team",
                 "6",
                 "EUR",
-                tiers=[PriceTier(5, "7"), PriceTier(10, "6.50", flat_fee="1"), PriceTier(None, "6")],
+                tiers=[
+                    PriceTier(5, "7"),
+                    PriceTier(10, "6.50", flat_fee="1"),
+                    PriceTier(None, "6"),
+                ],
                 tier_mode=TierMode.GRADUATED,
             ),
         ),
@@ -101,7 +105,11 @@ class TestStripeBillingProvider(BillingProviderContract):
                 "Team",
                 "6",
                 "EUR",
-                tiers=[PriceTier(5, "7"), PriceTier(10, "6.50", flat_fee="1"), PriceTier(None, "6")],
+                tiers=[
+                    PriceTier(5, "7"),
+                    PriceTier(10, "6.50", flat_fee="1"),
+                    PriceTier(None, "6"),
+                ],
                 tier_mode=TierMode.VOLUME,
             ),
         ),
@@ -117,9 +125,7 @@ class TestStripeBillingProvider(BillingProviderContract):
                 ],
                 "currency": "jpy",
             },
-            Plan(
-                "Team", "300", "JPY", tiers=[PriceTier(3, "0"), PriceTier(None, "300", "2000")]
-            ),
+            Plan("Team", "300", "JPY", tiers=[PriceTier(3, "0"), PriceTier(None, "300", "2000")]),
         ),
     ],
     ids=["per-unit", "graduated", "volume", "jpy", "kwd", "flat-fee-on-the-open-tier"],
