@@ -18,6 +18,7 @@ import re
 import socket
 import sys
 import time
+from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -194,6 +195,7 @@ SubscriptionItem._calculate_amount = _amount
 # metadata, currency, collection_method, days_until_due and auto_advance it was given.
 
 _next_number: dict[str, int] = {}
+_origin = ["http://127.0.0.1"]  # this server's address, for the links it hands out
 
 
 def _create_invoice(
@@ -278,6 +280,10 @@ def _finalize_with_number(self: Any) -> None:
     self.customer_address = customer.address
     self.customer_shipping = customer.shipping
     self.customer_tax_ids = [{"type": t.type, "value": t.value} for t in customer.tax_ids._list]
+    # docs.stripe.com/api/invoices/object#invoice_object-invoice_pdf: links to the invoice's
+    # PDF and hosted page, readable without an API key (served by _stripe_files below)
+    self.invoice_pdf = f"{_origin[0]}/files/invoices/{self.id}.pdf"
+    self.hosted_invoice_url = f"{_origin[0]}/files/invoices/{self.id}"
     if self.total <= 0:  # an invoice of zero is paid when it is finalized
         self.status_transitions["paid_at"] = self.status_transitions["finalized_at"]
 
@@ -431,6 +437,32 @@ InvoiceLineItem.pricing = property(_line_pricing)
 InvoiceLineItem.parent = property(_line_parent)
 
 
+def _pdf(invoice: Any) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    finalized = invoice.status_transitions["finalized_at"]
+    pdf.set_creation_date(datetime.fromtimestamp(finalized, timezone.utc))
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.cell(0, 10, f"Invoice {invoice.number}: {invoice.total} {invoice.currency} (local Stripe)")
+    return bytes(pdf.output())
+
+
+@web.middleware
+async def _stripe_files(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The invoice links Stripe hands out are public: served ahead of the API key check."""
+    match = re.fullmatch(r"/files/invoices/(in_\w+)(\.pdf)?", request.path)
+    if request.method != "GET" or match is None:
+        return await handler(request)
+    invoice = store.get("invoice:" + match.group(1))
+    if invoice is None or invoice.status == "draft":
+        return web.Response(status=404, text="Not Found")
+    if match.group(2):
+        return web.Response(body=_pdf(invoice), content_type="application/pdf")
+    return web.Response(text=f"<h1>Invoice {invoice.number}</h1>", content_type="text/html")
+
+
 # -- routes ahead of localstripe's own (it would read "search" as a customer id) ------------
 
 _ROUTES = [
@@ -447,6 +479,7 @@ _ACTIONS = [
 
 @web.middleware
 async def _extensions(request: web.Request, handler: Any) -> web.StreamResponse:
+    _origin[0] = str(request.url.origin())
     for method, pattern, route in _ROUTES:
         match = pattern.fullmatch(request.path)
         if request.method == method and match:
@@ -464,6 +497,7 @@ async def _extensions(request: web.Request, handler: Any) -> web.StreamResponse:
 
 def main() -> None:
     app = server.app
+    app.middlewares.insert(0, _stripe_files)
     app.middlewares.append(_extensions)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))

@@ -25,6 +25,7 @@ from matchusage.billing import (
     TierMode,
 )
 from matchusage.exceptions import (
+    DocumentUnavailableError,
     InvalidRecordError,
     PaymentDeclinedError,
     ProviderAuthenticationError,
@@ -248,6 +249,36 @@ def test_a_paid_invoice_has_a_receipt_addressed_as_the_invoice_was(
     text = receipt.content.decode()
     assert ("Alt 1" in text, "Neu 9" in text) == (True, False)
     assert receipt.file_name == f"{invoice.number}-receipt.txt"
+
+
+def test_the_invoice_document_is_stripes_own_pdf(account: _stripe.Account) -> None:
+    provider, invoice_id = _billed(account)
+    [invoice] = provider.invoices("acme")
+    document = provider.invoice_document("acme", invoice.number, DocumentKind.INVOICE)
+    assert ("application/pdf", f"{invoice.number}.pdf") == (document.media_type, document.file_name)
+    assert document.content.startswith(b"%PDF")
+    assert document.content == _download(
+        account.client.v1.invoices.retrieve(invoice_id).invoice_pdf
+    )
+    rendered = attrs.evolve(provider, stripe_documents=False)
+    text = rendered.invoice_document("acme", invoice.number, DocumentKind.INVOICE).content
+    assert f"Invoice {invoice.number}" in text.decode()
+
+
+def _download(url: str) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url) as response:
+        return bytes(response.read())
+
+
+def test_a_missing_stripe_file_is_unavailable(account: _stripe.Account) -> None:
+    from matchusage.stripe._files import download
+
+    with pytest.raises(DocumentUnavailableError, match="404"):
+        download(_base(account) + "/files/invoices/in_missing.pdf", timeout=5)
+    with pytest.raises(DocumentUnavailableError):
+        download("file:///etc/passwd", timeout=5)
 
 
 def test_a_draft_left_by_a_crash_shows_as_a_draft(account: _stripe.Account) -> None:

@@ -30,6 +30,7 @@ from ._details import (
     shipping_param,
 )
 from ._errors import retrying, stripe_errors
+from ._files import download
 from ._invoices import invoice_from_stripe, invoice_lines, newest_first, usage_invoices
 from ._metadata import check_metadata_value
 from ._objects import plain
@@ -68,6 +69,10 @@ class StripeBillingProvider:
         collection_method: ``"charge_automatically"`` (the default payment
             method is charged) or ``"send_invoice"`` (Stripe emails the invoice).
         days_until_due: Days to pay a sent invoice; required with ``"send_invoice"``.
+        stripe_documents: Offer the PDF Stripe renders itself (the invoice's
+            ``invoice_pdf``, downloaded on request) as the invoice document when
+            the invoice has one; otherwise, and for receipts, matchusage renders
+            the document from Stripe's data.
         document_format: The format of documents matchusage renders.
         issuer: The name printed at the top of documents matchusage renders.
         attempts: How often an operation is tried while Stripe is unavailable.
@@ -78,6 +83,7 @@ class StripeBillingProvider:
     customers: Mapping[str, str] | None = attrs.field(default=None, kw_only=True)
     collection_method: CollectionMethod = attrs.field(default="charge_automatically", kw_only=True)
     days_until_due: int | None = attrs.field(default=None, kw_only=True)
+    stripe_documents: bool = attrs.field(default=True, kw_only=True)
     document_format: DocumentFormat = attrs.field(
         factory=DocumentFormat.default, converter=DocumentFormat, kw_only=True
     )
@@ -217,10 +223,11 @@ class StripeBillingProvider:
     def invoice_document(
         self, organization_id: str, invoice_number: str, kind: DocumentKind
     ) -> InvoiceDocument:
-        """The invoice, or the receipt of a paid invoice, rendered from Stripe's data.
+        """The invoice (Stripe's own PDF when it has one), or the receipt of a paid invoice.
 
-        The document is addressed to the details Stripe froze on the invoice
-        when it was finalized (a draft: the customer's current details).
+        A document matchusage renders is addressed to the details Stripe froze
+        on the invoice when it was finalized (a draft: the customer's current
+        details).
         """
         kind = DocumentKind(kind)
         return self._run(lambda: self._document(organization_id, invoice_number, kind))
@@ -239,6 +246,11 @@ class StripeBillingProvider:
             raise DocumentUnavailableError(
                 f"Invoice {invoice.number!r} of {organization_id!r} has no {kind.value} "
                 f"(status {invoice.status.value!r}; receipts exist once an invoice is paid)"
+            )
+        if kind is DocumentKind.INVOICE and self.stripe_documents and raw.get("invoice_pdf"):
+            content, media_type = download(raw["invoice_pdf"], timeout=self.timeout)
+            return InvoiceDocument(
+                kind, invoice.number, content, media_type, f"{invoice.number}.pdf"
             )
         details = self._addressed_to(raw) or self.billing_details(organization_id)
         return render_document(
