@@ -384,9 +384,9 @@ def test_customers_are_found_by_metadata(account: _stripe.Account, organization_
 
 
 def test_an_unmapped_organization_is_unknown(account: _stripe.Account) -> None:
-    with pytest.raises(UnknownRecordError, match="no Stripe customer has metadata"):
+    with pytest.raises(UnknownRecordError, match="no Stripe customer has it as metadata"):
         account.provider(None).billing_details("nobody-has-this-id")
-    with pytest.raises(UnknownRecordError, match="mapped"):
+    with pytest.raises(UnknownRecordError, match="no Stripe customer is mapped"):
         account.provider({}).billing_details("acme")
 
 

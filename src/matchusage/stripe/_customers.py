@@ -45,7 +45,10 @@ class CustomerDirectory:
                 return self.mapping[organization_id]
             except KeyError:
                 raise UnknownRecordError(
-                    f"no Stripe customer is mapped to organization {organization_id!r}"
+                    "organization",
+                    organization_id,
+                    context="StripeBillingProvider",
+                    hint="no Stripe customer is mapped to it",
                 ) from None
         found = self._found.get(organization_id)
         if found is None:
@@ -62,7 +65,10 @@ class CustomerDirectory:
         ids = [customer.id for customer in result.data]
         if not ids:
             raise UnknownRecordError(
-                f"no Stripe customer has metadata {ORGANIZATION}={organization_id!r}"
+                "organization",
+                organization_id,
+                context="StripeBillingProvider",
+                hint=f"no Stripe customer has it as metadata {ORGANIZATION}",
             )
         if len(ids) > 1:
             raise ProviderRequestError(

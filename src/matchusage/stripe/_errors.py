@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -44,8 +45,14 @@ def translate(error: stripe.StripeError) -> MatchUsageError:
         return ProviderAuthenticationError(message, **facts)
     if isinstance(error, stripe.InvalidRequestError):
         if error.code == "resource_missing" or error.http_status == 404:
-            found = UnknownRecordError(f"stripe: {message} (request {error.request_id})")
-            return found
+            # Stripe names the missing id in its message: "No such customer: 'cus_123'".
+            quoted = re.search(r"'([^']+)'", message)
+            return UnknownRecordError(
+                "Stripe object",
+                quoted.group(1) if quoted else error.param,
+                context=PROVIDER,
+                hint=f"{message} (request {error.request_id})",
+            )
         return ProviderRequestError(message, param=error.param, **facts)
     if isinstance(error, stripe.IdempotencyError):
         return ProviderRequestError(message, **facts)

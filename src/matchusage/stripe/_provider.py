@@ -148,7 +148,10 @@ class StripeBillingProvider:
             )
         if customer.get("deleted"):
             raise UnknownRecordError(
-                f"the Stripe customer {customer_id!r} of {organization_id!r} was deleted"
+                "organization",
+                organization_id,
+                context="StripeBillingProvider",
+                hint=f"its Stripe customer {customer_id} was deleted",
             )
         return customer
 
@@ -168,8 +171,10 @@ class StripeBillingProvider:
         current = [found for found in subscriptions if found["status"] in CURRENT_STATUSES]
         if not current:
             raise UnknownRecordError(
-                f"the Stripe customer {customer['id']!r} of {organization_id!r} "
-                "has no current subscription"
+                "plan",
+                organization_id,
+                context="StripeBillingProvider",
+                hint=f"its Stripe customer {customer['id']} has no current subscription",
             )
         item = current[0]["items"]["data"][0]
         with stripe_errors():
@@ -239,7 +244,7 @@ class StripeBillingProvider:
         found = [pair for pair in pairs if invoice_number in (pair[1].number, pair[0]["id"])]
         if not found:
             raise UnknownRecordError(
-                f"Organization {organization_id!r} has no invoice {invoice_number!r}"
+                "invoice", invoice_number, context=f"Organization {organization_id!r}"
             )
         raw, invoice = found[0]
         if kind not in invoice.documents:
