@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -552,3 +553,18 @@ def test_stripe_errors_become_matchusage_errors(error: Any, expected: type) -> N
     assert type(translated) is expected
     if isinstance(translated, ProviderRequestError):
         assert translated.param == "amount"
+
+
+def test_invoice_numbers_order_naturally() -> None:
+    from matchusage.billing import Invoice
+    from matchusage.stripe._invoices import age
+
+    def invoice(number: str) -> Invoice:
+        return Invoice(number, "acme", NOON, BillingProviderContract.period(0), 1, "1", "EUR")
+
+    numbers = ["ACME-9999", "ACME-10000", "ACME-0002"]
+    ordered = sorted((invoice(n) for n in numbers), key=age, reverse=True)
+    assert ["ACME-10000", "ACME-9999", "ACME-0002"] == [i.number for i in ordered]
+
+
+NOON = datetime(2024, 2, 1, 12, tzinfo=timezone.utc)

@@ -115,8 +115,6 @@ def _natural(number: str) -> tuple[object, ...]:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", number))
 
 
-def newest_first(invoices: Iterable[Invoice]) -> list[Invoice]:
-    """Invoices by issue instant, then number, newest first (the port's order)."""
-    return sorted(
-        invoices, key=lambda invoice: (invoice.issued_at, _natural(invoice.number)), reverse=True
-    )
+def age(invoice: Invoice) -> tuple[object, ...]:
+    """The port's order of invoices: by issue instant, then number (sort newest first)."""
+    return (invoice.issued_at, _natural(invoice.number))

@@ -31,7 +31,7 @@ from ._details import (
 )
 from ._errors import retrying, stripe_errors
 from ._files import download
-from ._invoices import invoice_from_stripe, invoice_lines, newest_first, usage_invoices
+from ._invoices import age, invoice_from_stripe, invoice_lines, usage_invoices
 from ._metadata import check_metadata_value
 from ._objects import plain
 from ._prices import CURRENT_STATUSES, instant, plan_from_price
@@ -220,10 +220,7 @@ class StripeBillingProvider:
             (raw, invoice_from_stripe(raw, organization_id, invoice_lines(self.client, raw)))
             for raw in usage_invoices(self.client, customer["id"])
         ]
-        order = {
-            id(invoice): index for index, invoice in enumerate(newest_first(p[1] for p in pairs))
-        }
-        return sorted(pairs, key=lambda pair: order[id(pair[1])])
+        return sorted(pairs, key=lambda pair: age(pair[1]), reverse=True)
 
     def invoice_document(
         self, organization_id: str, invoice_number: str, kind: DocumentKind
