@@ -568,3 +568,32 @@ def test_invoice_numbers_order_naturally() -> None:
 
 
 NOON = datetime(2024, 2, 1, 12, tzinfo=timezone.utc)
+
+
+def test_sent_invoices_are_due_after_the_days_given(account: _stripe.Account) -> None:
+    customer = account.customer()
+    account.subscribe(customer, account.price(amount=450))
+    provider = account.provider(
+        {"acme": customer}, collection_method="send_invoice", days_until_due=14
+    )
+    report = provider.report_usage(
+        "acme", BillingProviderContract.period(0), 2, idempotency_key="k"
+    )
+    raw = account.client.v1.invoices.retrieve(report.reference)
+    assert ("send_invoice", 14, "open") == (raw.collection_method, raw.days_until_due, raw.status)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"collection_method": "send_invoice"},
+        {"days_until_due": 14},
+        {"collection_method": "by_carrier_pigeon"},
+    ],
+    ids=["send-without-days", "days-without-send", "unknown-method"],
+)
+def test_collection_settings_are_checked(options: dict[str, Any]) -> None:
+    import stripe
+
+    with pytest.raises(InvalidRecordError):
+        StripeBillingProvider(stripe.StripeClient("sk_test_x"), **options)

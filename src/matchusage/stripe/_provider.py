@@ -196,12 +196,12 @@ class StripeBillingProvider:
 
     def payment_method(self, organization_id: str) -> PaymentMethod | None:
         """The customer's default payment method for invoices: brand, last four, expiry."""
-        return self._run(
-            lambda: payment_method_from_stripe(
-                self._customer(organization_id, "invoice_settings.default_payment_method")[
-                    "invoice_settings"
-                ].get("default_payment_method")
-            )
+        return self._run(lambda: self._payment_method(organization_id))
+
+    def _payment_method(self, organization_id: str) -> PaymentMethod | None:
+        customer = self._customer(organization_id, "invoice_settings.default_payment_method")
+        return payment_method_from_stripe(
+            customer["invoice_settings"].get("default_payment_method")
         )
 
     def billing_details(self, organization_id: str) -> BillingDetails | None:
@@ -254,7 +254,9 @@ class StripeBillingProvider:
             return InvoiceDocument(
                 kind, invoice.number, content, media_type, f"{invoice.number}.pdf"
             )
-        details = self._addressed_to(raw) or self.billing_details(organization_id)
+        details = self._addressed_to(raw) or details_from_customer(
+            self._customer(organization_id, "tax_ids")
+        )
         return render_document(
             invoice, kind, details=details, issuer=self.issuer, format=self.document_format
         )
@@ -321,7 +323,7 @@ class StripeBillingProvider:
             self.client.v1.customers.update(
                 customer_id, params={"invoice_settings": {"default_payment_method": method["id"]}}
             )
-        shown = self.payment_method(organization_id)
+        shown = self._payment_method(organization_id)
         if shown is None:
             raise InvalidRecordError(
                 "update_payment_method",
