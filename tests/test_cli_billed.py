@@ -139,3 +139,33 @@ def test_a_store_without_tables_is_one_line(
     assert 2 == main(["report", "--example", "--snapshots", url], out=io.StringIO())
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("matchusage: error:")
+
+
+@pytest.fixture(scope="module")
+def keyed_snapshots(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite snapshot store of the example's billing history, with keyed fingerprints."""
+    path = tmp_path_factory.mktemp("keyed") / "billing.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    store = SQLSnapshotStore(engine, fingerprint_key=b"operator secret")
+    store.create_schema()
+    close_example_periods(store)
+    engine.dispose()
+    return f"sqlite:///{path}"
+
+
+def test_a_keyed_store_is_read_with_the_key_from_the_environment(
+    keyed_snapshots: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["report", "--example", "--snapshots", keyed_snapshots, "--format", "json"]
+    monkeypatch.setenv("BILLING_KEY", "operator secret")
+    document = json.loads(run(*argv, "--snapshots-key-env", "BILLING_KEY"))
+    assert "billed" == document["periods"][-1]["billing"]["status"]
+    # Without the key (or with another), the store's records are refused, in one line.
+    assert 2 == main(argv, out=io.StringIO())
+    monkeypatch.setenv("BILLING_KEY", "guess")
+    assert 2 == main([*argv, "--snapshots-key-env", "BILLING_KEY"], out=io.StringIO())
+    monkeypatch.delenv("BILLING_KEY")
+    assert 2 == main([*argv, "--snapshots-key-env", "BILLING_KEY"], out=io.StringIO())
+    lines = capsys.readouterr().err.splitlines()
+    assert 3 == len(lines)
+    assert "BILLING_KEY is not set" in lines[-1]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image, ImageStat
+from pypdf import PdfReader
 
 from matchusage import (
     BillingCycle,
@@ -115,8 +116,7 @@ def not_blank(png: bytes) -> Image.Image:
 
 
 def pdf_pages(pdf: bytes) -> int:
-    assert pdf.startswith(b"%PDF-")
-    return len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf))
+    return len(PdfReader(io.BytesIO(pdf)).pages)
 
 
 def usage_page(open_page: object, report: UsageReport = REPORT, **options: object) -> Opened:
@@ -195,6 +195,12 @@ def test_the_usage_page_prints(open_page: object) -> None:
     page = usage_page(open_page).page
     pdf = page.pdf(format="A4", print_background=True)
     assert 1 <= pdf_pages(pdf) <= 3
+    printed = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    for usage in REPORT.periods:
+        start, end = (usage.period.start.date(), usage.period.end.date())
+        billed = "not billed yet" if usage.billed_count is None else usage.billed_count
+        assert re.search(rf"{start} → {end}\s+{billed}\s+{usage.count}\s", printed), start
+    assert "Active users in the last 6 closed billing periods" in printed
     page.set_viewport_size({"width": A4_PRINTABLE_PX, "height": 1000})
     page.emulate_media(media="print")
     assert page.evaluate("document.documentElement.scrollWidth") <= A4_PRINTABLE_PX

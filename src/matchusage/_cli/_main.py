@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
@@ -189,6 +190,12 @@ def _parents() -> dict[str, _Parser]:
         metavar="PREFIX",
         help="table name prefix of the snapshot store (default: matchusage_)",
     )
+    group.add_argument(
+        "--snapshots-key-env",
+        metavar="NAME",
+        help="environment variable holding the store's fingerprint key, for a store kept "
+        "with keyed (HMAC) fingerprints (the key itself never goes on the command line)",
+    )
     return {"data": data, "cycle": cycle, "now": when, "periods": periods, "billed": billed}
 
 
@@ -320,7 +327,11 @@ class _Context:
         if self._engine is not None:
             from ..sql import SQLSnapshotStore
 
-            self.snapshots = SQLSnapshotStore(self._engine, table_prefix=args.snapshots_prefix)
+            self.snapshots = SQLSnapshotStore(
+                self._engine,
+                table_prefix=args.snapshots_prefix,
+                fingerprint_key=_fingerprint_key(args.snapshots_key_env),
+            )
 
     def __enter__(self) -> _Context:
         return self
@@ -353,6 +364,16 @@ class _Context:
             usages = report.periods if period is None else [report.usage(period)]
             people = [u.users | (u.billed_users or frozenset()) for u in usages]
         return self.repository.users(sorted(frozenset().union(*people)))
+
+
+def _fingerprint_key(variable: str | None) -> bytes | None:
+    """The snapshot store's fingerprint key, read from the environment variable *variable*."""
+    if variable is None:
+        return None
+    key = os.environ.get(variable)
+    if not key:
+        raise _UsageError(f"--snapshots-key-env: the environment variable {variable} is not set")
+    return key.encode()
 
 
 def _engine(url: str) -> Engine:
