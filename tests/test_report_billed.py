@@ -167,11 +167,17 @@ def test_any_close_and_edits_agree_with_reconcile(
         if index in billed:
             expected = reconcile(repository, store, ORGANIZATION, usage.period, now=NOW)
             assert (BillingState.BILLED, expected) == (usage.billing, usage.adjustment)
+            assert (expected.added, expected.removed) == (
+                usage.added_since_billed,
+                usage.removed_since_billed,
+            )
+            assert expected.snapshot == usage.billed
             rows = list(export_rows(report, period=usage.period))
             assert expected.snapshot.user_ids == tuple(row.user_id for row in rows)
             assert {"billed"} >= {row.basis for row in rows}
         else:
             assert (BillingState.NOT_BILLED, None) == (usage.billing, usage.adjustment)
+            assert (None, None) == (usage.added_since_billed, usage.removed_since_billed)
         live = list(export_rows(report, period=usage.period, live=True))
         assert [
             r.as_dict() | {"basis": "live"} for r in export_rows(plain, period=usage.period)

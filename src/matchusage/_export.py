@@ -380,13 +380,13 @@ def _periods(
         yield period, next(report._evidence([report._so_far])), basis
         return
     usages = report.periods if period is None else (report.usage(period),)
-    recounted = [u.period for u in usages if live or u.adjustment is None]
+    recounted = [u.period for u in usages if live or u.billed is None]
     evidence = report._evidence(recounted)
     for usage in usages:
-        if live or usage.adjustment is None:
+        if live or usage.billed is None:
             yield usage.period, next(evidence), basis
         else:
-            yield usage.period, _billed(usage.adjustment.snapshot), "billed"
+            yield usage.period, _billed(usage.billed), "billed"
 
 
 def _clipped(

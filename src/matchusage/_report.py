@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import repeat
 from operator import attrgetter
@@ -19,7 +19,8 @@ from ._source import OrganizationMatches
 from ._sweep import Sweep
 from ._time import require_aware
 from ._usage import Matches, sweep
-from .billing._close import Adjustment, snapshot_of
+from .billing._close import Adjustment, changes, snapshot_of
+from .billing._snapshots import UsageSnapshot
 from .exceptions import InvalidPeriodError, InvalidRecordError
 from .protocols import SnapshotStore
 
@@ -68,10 +69,7 @@ class PeriodUsage:
         dropped: Users active in the period before it but not in this one.
         billing: Whether the period was billed ([`UNKNOWN`][matchusage.BillingState.UNKNOWN]
             for a report made without a snapshot store).
-        adjustment: For a billed period, its snapshot (what was billed)
-            against the live recount, as
-            [`reconcile`][matchusage.billing.reconcile] computes it; ``None``
-            otherwise.
+        billed: The period's snapshot (what was billed), or ``None`` if not billed.
     """
 
     period: BillingPeriod
@@ -81,7 +79,13 @@ class PeriodUsage:
     new: frozenset[str]
     dropped: frozenset[str]
     billing: BillingState = BillingState.UNKNOWN
-    adjustment: Adjustment | None = attrs.field(default=None, hash=False)
+    billed: UsageSnapshot | None = attrs.field(default=None, hash=False)
+    # Makes the live recount as a snapshot, for the adjustment: evidence for every user
+    # and a fingerprint cost several times the report itself, so only on demand.
+    _recount: Callable[[], UsageSnapshot] | None = attrs.field(
+        default=None, eq=False, repr=False, alias="recount"
+    )
+    _adjustment: list[Adjustment] = attrs.field(factory=list, init=False, eq=False, repr=False)
 
     @property
     def count(self) -> int:
@@ -95,12 +99,47 @@ class PeriodUsage:
     @property
     def billed_count(self) -> int | None:
         """The quantity billed for the period (from its snapshot), or ``None`` if not billed."""
-        return None if self.adjustment is None else self.adjustment.snapshot.count
+        return None if self.billed is None else self.billed.count
 
     @property
     def billed_users(self) -> frozenset[str] | None:
         """The users billed for the period (from its snapshot), or ``None`` if not billed."""
-        return None if self.adjustment is None else self.adjustment.snapshot.users
+        return None if self.billed is None else self.billed.users
+
+    @property
+    def added_since_billed(self) -> frozenset[str] | None:
+        """Users active now who were not billed for the period (``None`` if not billed).
+
+        The same set as the [`adjustment`][matchusage.PeriodUsage.adjustment]'s
+        ``added``, without building the recount's evidence.
+        """
+        return None if self.billed is None else changes(self.billed.users, self.users)[0]
+
+    @property
+    def removed_since_billed(self) -> frozenset[str] | None:
+        """Users billed for the period who are no longer active in it (``None`` if not billed).
+
+        The same set as the [`adjustment`][matchusage.PeriodUsage.adjustment]'s ``removed``.
+        """
+        return None if self.billed is None else changes(self.billed.users, self.users)[1]
+
+    @property
+    def adjustment(self) -> Adjustment | None:
+        """For a billed period, what was billed against the live recount; ``None`` otherwise.
+
+        The [`Adjustment`][matchusage.billing.Adjustment] that
+        [`reconcile`][matchusage.billing.reconcile] gives at the report's
+        instant: the users added and removed since the close, with the
+        evidence of both sides. It is computed from the report's own data the
+        first time it is read (a snapshot of the recount costs several times
+        the report; ``added_since_billed`` and ``removed_since_billed`` give
+        the two sets without it).
+        """
+        if self.billed is None or self._recount is None:
+            return None
+        if not self._adjustment:
+            self._adjustment.append(Adjustment(self.billed, self._recount()))
+        return self._adjustment[0]
 
 
 @attrs.frozen
@@ -221,9 +260,9 @@ def usage_report(
 
     **What was billed.** With *snapshots*, each closed period also says
     whether it was billed ([`PeriodUsage.billing`][matchusage.PeriodUsage]);
-    a billed period carries its snapshot compared with the live recount
-    ([`PeriodUsage.adjustment`][matchusage.PeriodUsage], the
-    [`Adjustment`][matchusage.billing.Adjustment] that
+    a billed period carries its snapshot, and compares it with the live
+    recount on demand ([`PeriodUsage.adjustment`][matchusage.PeriodUsage.adjustment],
+    the [`Adjustment`][matchusage.billing.Adjustment] that
     [`reconcile`][matchusage.billing.reconcile] gives), so a page can show
     the invoiced quantity and the users added or removed since the close.
     Without *snapshots* the report is exactly what it always was.
@@ -336,23 +375,32 @@ def _with_billing(
     organization_id: str,
     now: datetime,
 ) -> list[PeriodUsage]:
-    """Each period with what was billed for it, compared with its live recount."""
-    stored = [snapshots.get(organization_id, usage.period) for usage in usages]
-    billed = [usage.period for usage, snapshot in zip(usages, stored, strict=True) if snapshot]
-    # The live side of each comparison is a snapshot taken now from the report's own sweep,
-    # exactly what `reconcile` would take from the repository.
-    recounts = iter(
-        snapshot_of(organization_id, period, evidence, now=now)
-        for period, evidence in zip(billed, found.evidence_by_period(billed), strict=True)
-    )
-    return [
-        attrs.evolve(usage, billing=BillingState.NOT_BILLED)
-        if snapshot is None
-        else attrs.evolve(
-            usage, billing=BillingState.BILLED, adjustment=Adjustment(snapshot, next(recounts))
-        )
-        for usage, snapshot in zip(usages, stored, strict=True)
-    ]
+    """Each period with what was billed for it, and how to recount it for the adjustment."""
+
+    def recount(period: BillingPeriod) -> Callable[[], UsageSnapshot]:
+        # The live side of the comparison: a snapshot taken now from the report's own
+        # sweep, exactly what `reconcile` takes from the repository.
+        def take() -> UsageSnapshot:
+            (evidence,) = found.evidence_by_period([period])
+            return snapshot_of(organization_id, period, evidence, now=now)
+
+        return take
+
+    billed = []
+    for usage in usages:
+        snapshot = snapshots.get(organization_id, usage.period)
+        if snapshot is None:
+            billed.append(attrs.evolve(usage, billing=BillingState.NOT_BILLED))
+        else:
+            billed.append(
+                attrs.evolve(
+                    usage,
+                    billing=BillingState.BILLED,
+                    billed=snapshot,
+                    recount=recount(usage.period),
+                )
+            )
+    return billed
 
 
 def _programs(found: Sweep, periods: Sequence[BillingPeriod]) -> list[_Programs]:

@@ -55,12 +55,12 @@ def _billed(usage: PeriodUsage) -> str:
 
 def _since_billed(usage: PeriodUsage) -> str:
     """What changed since the period was billed, or that it was not billed."""
-    if usage.adjustment is None:
+    added, removed = usage.added_since_billed, usage.removed_since_billed
+    if added is None or removed is None:
         return "(not billed yet)"
-    if not usage.adjustment.has_changes:
+    if not (added or removed):
         return "(as billed)"
-    added, removed = len(usage.adjustment.added), len(usage.adjustment.removed)
-    return f"(since billed: {_signed('+', added)} added, {_signed('-', removed)} removed)"
+    return f"(since billed: {_signed('+', len(added))} added, {_signed('-', len(removed))} removed)"
 
 
 _BILLING = ("status", "billed_users", "added_since_billed", "removed_since_billed", "difference")
@@ -68,15 +68,10 @@ _BILLING = ("status", "billed_users", "added_since_billed", "removed_since_bille
 
 def _billing_json(usage: PeriodUsage) -> dict[str, Any]:
     """What was billed for a period, keyed by `_BILLING` (``None``s when it was not billed)."""
-    adjustment = usage.adjustment
-    if adjustment is None:
+    added, removed = usage.added_since_billed, usage.removed_since_billed
+    if added is None or removed is None:
         return dict.fromkeys(_BILLING) | {"status": usage.billing.value}
-    figures = (
-        usage.billed_count,
-        len(adjustment.added),
-        len(adjustment.removed),
-        adjustment.quantity_difference,
-    )
+    figures = (usage.billed_count, len(added), len(removed), len(added) - len(removed))
     return dict(zip(_BILLING, (usage.billing.value, *figures), strict=True))
 
 

@@ -99,16 +99,17 @@ def _cycle(report: UsageReport, labels: Labels) -> str:
 
 
 def _period_row(usage: PeriodUsage, labels: Labels) -> dict[str, Any]:
-    adjustment = usage.adjustment
+    added = usage.added_since_billed or frozenset()
+    removed = usage.removed_since_billed or frozenset()
     return {
         "label": labels.period(usage.period),
         "start": usage.period.start.isoformat(),
         "state": usage.billing.value,
         "live": usage.count,
         "billed": usage.billed_count,
-        "changed": adjustment is not None and adjustment.has_changes,
-        "added": 0 if adjustment is None else len(adjustment.added),
-        "removed": 0 if adjustment is None else len(adjustment.removed),
+        "changed": bool(added or removed),
+        "added": len(added),
+        "removed": len(removed),
         "new": len(usage.new),
         "dropped": len(usage.dropped),
     }

@@ -65,10 +65,19 @@ def snapshot_of(
     now: datetime,
 ) -> UsageSnapshot:
     """The snapshot of a period from its users' evidence (each user with their matches)."""
+    # A match gives the same evidence to each of its participants: made once per match.
+    made: dict[str, MatchEvidence] = {}
+
+    def of(match: Match) -> MatchEvidence:
+        found = made.get(match.id)
+        if found is None:
+            found = made[match.id] = MatchEvidence.of(match)
+        return found
+
     return UsageSnapshot(
         organization_id,
         period,
-        {user: [MatchEvidence.of(match) for match in matches] for user, matches in evidence},
+        {user: [of(match) for match in matches] for user, matches in evidence},
         computed_at=now,
     )
 
@@ -359,6 +368,13 @@ def billing_run(
     return BillingRunSummary(tuple(closed), tuple(already), tuple(failed))
 
 
+def changes(
+    billed: frozenset[str], active: frozenset[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The users added since a period was billed, and the ones removed: an adjustment's sets."""
+    return active - billed, billed - active
+
+
 @attrs.frozen
 class Adjustment:
     """How a closed period's usage differs now from its snapshot.
@@ -379,10 +395,10 @@ class Adjustment:
     quantity_difference: int = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        before, after = self.snapshot.users, self.recomputed.users
-        object.__setattr__(self, "added", after - before)
-        object.__setattr__(self, "removed", before - after)
-        object.__setattr__(self, "quantity_difference", len(after) - len(before))
+        added, removed = changes(self.snapshot.users, self.recomputed.users)
+        object.__setattr__(self, "added", added)
+        object.__setattr__(self, "removed", removed)
+        object.__setattr__(self, "quantity_difference", len(added) - len(removed))
 
     @property
     def has_changes(self) -> bool:
