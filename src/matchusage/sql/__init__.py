@@ -16,9 +16,11 @@ from ._mapping import (
     UserTable,
 )
 from ._repository import SQLRepository
+from ._results import BatchResults
 from ._snapshots import SQLSnapshotStore
 
 __all__ = [
+    "BatchResults",
     "MatchTable",
     "OrganizationTable",
     "ParticipantTable",

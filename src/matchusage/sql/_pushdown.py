@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as postgresql_types
 
 from .._periods import BillingPeriod
 from ..exceptions import InvalidMatchError
 from ._mapping import SchemaMapping
-from ._schema import Instant, Tables, sqlite_text_form
+from ._schema import Instant, Tables, fits, is_integer_id, sqlite_text_form
 
 
 @attrs.define
@@ -27,9 +26,8 @@ class Pushdown:
 
     mapping: SchemaMapping
     tables: Tables
-    # Above this many (organization, period) rows the periods travel in a
-    # temporary table instead of a VALUES list, to stay under the engines'
-    # limits on bound parameters.
+    # Period rows per VALUES list outside PostgreSQL: four bound parameters a
+    # row stays under every engine's limit.
     values_rows: int = 1000
 
     def collect(
@@ -50,18 +48,17 @@ class Pushdown:
         program_id: str | None = None,
     ) -> dict[str, dict[BillingPeriod, int]]:
         counts = {key: dict.fromkeys(value, 0) for key, value in periods.items()}
-        with self._hits(connection, periods, program_id) as (hits, keys):
-            if hits is not None:
-                statement = sa.select(
-                    hits.c.k,
-                    sa.func.count(sa.distinct(hits.c.user_id)),
-                    *_malformed_column(hits, sa.func.max),
-                )
-                rows = connection.execute(statement.group_by(hits.c.k)).all()
-                for k, number, *malformed in rows:
-                    self._reject_malformed(connection, malformed)
-                    key, period = keys[k]
-                    counts[key][period] = number
+        for hits, keys in self._hits(connection, periods, program_id):
+            statement = sa.select(
+                hits.c.k,
+                sa.func.count(sa.distinct(hits.c.user_id)),
+                *_malformed_column(hits, sa.func.max),
+            )
+            rows = connection.execute(statement.group_by(hits.c.k)).all()
+            for k, number, *malformed in rows:
+                self._reject_malformed(connection, malformed)
+                key, period = keys[k]
+                counts[key][period] = number
         return counts
 
     def users_rows(
@@ -70,79 +67,123 @@ class Pushdown:
         periods: Mapping[str, Sequence[BillingPeriod]],
         program_id: str | None,
     ) -> Iterator[tuple[str, BillingPeriod, str]]:
-        with self._hits(connection, periods, program_id) as (hits, keys):
-            if hits is None:
-                return
+        """``(organization id, period, user id)`` rows, ordered by period row then user id."""
+        for hits, keys in self._hits(connection, periods, program_id):
+            # Ordered by id as text, as in memory, also for an integer column.
+            text = hits.c.user_id
+            if is_integer_id(hits.c.user_id):
+                text = sa.cast(hits.c.user_id, sa.String).label("user_text")
             statement = (
-                sa.select(hits.c.k, hits.c.user_id, *_malformed_column(hits))
+                sa.select(hits.c.k, hits.c.user_id, *_malformed_column(hits), text)
                 .distinct()
-                .order_by(hits.c.k, hits.c.user_id)
+                .order_by(hits.c.k, text)
             )
             # Per statement: Connection.execution_options() would change the connection.
             rows = connection.execute(statement, execution_options={"yield_per": 10_000})
-            for k, user_id, *malformed in rows:
+            for k, user_id, *malformed, _ in rows:
                 if any(malformed):
                     rows.close()
                     self._reject_malformed(connection, malformed)
                 key, period = keys[k]
                 yield key, period, user_id
 
-    @contextmanager
     def _hits(
         self,
         connection: sa.Connection,
         periods: Mapping[str, Sequence[BillingPeriod]],
         program_id: str | None,
-    ) -> Iterator[tuple[sa.Subquery | None, list[tuple[str, BillingPeriod]]]]:
+    ) -> Iterator[tuple[sa.Subquery, list[tuple[str, BillingPeriod]]]]:
         """The ``(k, user_id)`` rows of every user in a match overlapping period row *k*.
 
-        Yields the subquery (``None`` when there are no periods) and the
-        ``(organization id, period)`` each *k* stands for.
+        Yields subqueries, each over a share of the period rows in the order
+        of *k*, with the ``(organization id, period)`` each *k* stands for.
+        Nothing is written, so counting works on a read-only connection (a
+        hot standby, a read-only role): PostgreSQL receives every period row
+        in one statement as four bound arrays; other databases receive up to
+        `values_rows` rows per statement as a ``VALUES`` list, under every
+        engine's limit on bound parameters. Ids that cannot be in the mapped
+        columns (a non-decimal id for an integer column) match nothing.
         """
         keys = list(dict.fromkeys((key, p) for key, value in periods.items() for p in value))
-        if not keys:
-            yield None, keys
+        program = self.tables.matches.c[self.mapping.matches.program_id]
+        if program_id is not None and not fits(program, program_id):
             return
+        organization = self.tables.programs.c[self.mapping.programs.organization_id]
+        rows = [
+            (key, k, period.start, period.end)
+            for k, (key, period) in enumerate(keys)
+            if fits(organization, key)
+        ]
+        postgresql = connection.dialect.name == "postgresql"
+        size = max(len(rows) if postgresql else self.values_rows, 1)
+        for first in range(0, len(rows), size):
+            share = rows[first : first + size]
+            source = self._periods(share, organization.type, postgresql)
+            checked = connection.dialect.name == "sqlite"
+            yield self._hits_query(source, share, program_id, checked), keys
+
+    def _periods(
+        self, rows: Sequence[tuple[Any, ...]], organization: Any, postgresql: bool
+    ) -> sa.CTE:
+        """The period rows ``(organization_id, k, period_start, period_end)`` as a CTE."""
         instant = Instant(self.mapping.naive_utc)
         columns: list[sa.ColumnClause[Any]] = [
-            sa.column("organization_id", sa.String),
+            sa.column("organization_id", organization),
             sa.column("k", sa.Integer),
             sa.column("period_start", instant),
             sa.column("period_end", instant),
         ]
-        rows = [(key, k, p.start, p.end) for k, (key, p) in enumerate(keys)]
-        temporary = None
-        source: sa.FromClause
-        if len(rows) <= self.values_rows:
-            source = sa.values(*columns, name="periods").data(rows).cte("periods")
-        else:
-            temporary = sa.Table(
-                f"matchusage_periods_{secrets.token_hex(6)}",
-                sa.MetaData(),
-                *(sa.Column(c.name, c.type) for c in columns),
-                prefixes=["TEMPORARY"],
+        if not postgresql:
+            return sa.values(*columns, name="periods").data(list(rows)).cte("periods")
+        arrays = [
+            sa.cast(
+                sa.bindparam(
+                    f"periods_{column.name}",
+                    [row[n] for row in rows],
+                    type_=postgresql_types.ARRAY(column.type),
+                ),
+                postgresql_types.ARRAY(column.type),
             )
-            temporary.create(connection)
-            names = [c.name for c in columns]
-            connection.execute(
-                temporary.insert(), [dict(zip(names, row, strict=True)) for row in rows]
-            )
-            source = temporary
-        try:
-            checked = connection.dialect.name == "sqlite"
-            yield self._hits_query(source, keys, program_id, checked), keys
-        finally:
-            if temporary is not None:
-                temporary.drop(connection)
+            for n, column in enumerate(columns)
+        ]
+        unnested = sa.func.unnest(*arrays).table_valued(*columns).render_derived("periods")
+        return sa.select(*unnested.c).cte("periods")
 
     def _hits_query(
         self,
         periods: sa.FromClause,
-        keys: Sequence[tuple[str, BillingPeriod]],
+        rows: Sequence[tuple[Any, ...]],
         program_id: str | None,
         check_text: bool,
     ) -> sa.Subquery:
-        """The hits subquery; with *check_text*, a ``malformed`` column flags bad instants.
+        """The hits subquery; with *check_text*, a ``malformed`` column flags bad instants."""
+        candidates = self.candidates(periods, rows, program_id, check_text)
+        # Each candidate meets the periods it overlaps by a positive amount.
+        overlap = sa.and_(
+            candidates.c.organization_id == periods.c.organization_id,
+            candidates.c.started_at < periods.c.period_end,
+            sa.or_(candidates.c.ended_at.is_(None), candidates.c.ended_at > periods.c.period_start),
+        )
+        malformed = [candidates.c.malformed] if check_text else []
+        return (
+            sa.select(periods.c.k, candidates.c.user_id, *malformed)
+            .select_from(periods.join(candidates, overlap))
+            .subquery("hits")
+        )
+
+    def candidates(
+        self,
+        periods: sa.FromClause,
+        rows: Sequence[tuple[Any, ...]],
+        program_id: str | None,
+        check_text: bool,
+    ) -> sa.Subquery:
+        """``(organization_id, started_at, ended_at, user_id)`` of every match in the window.
+
+        The window runs from the first period start to the last period end
+        of *rows*, for the organizations of *periods*; one row per
+        participant. With *check_text*, a ``malformed`` column flags bad
+        instants.
 
         On SQLite instants are text and the overlap rule compares strings,
         which is right only for the exact form the adapter writes. Each
@@ -154,7 +195,7 @@ class Pushdown:
         t, mm, pp = self.tables, self.mapping.matches, self.mapping.programs
         m, g = t.matches, t.programs
         started, ended = m.c[mm.started_at], m.c[mm.ended_at]
-        first, last = min(p.start for _, p in keys), max(p.end for _, p in keys)
+        first, last = min(row[2] for row in rows), max(row[3] for row in rows)
         # First the candidates: every (organization, start, end, user) of a
         # match in the whole window, each match joined to its participants
         # once. Ongoing and ended matches are read separately: without an OR,
@@ -204,19 +245,7 @@ class Pushdown:
                     .select_from(source)
                     .where(g.c[pp.organization_id].in_(organizations), *half, user.is_not(None))
                 )
-        candidates = sa.union_all(*selects).subquery("candidates")
-        # Then each candidate meets the periods it overlaps by a positive amount.
-        overlap = sa.and_(
-            candidates.c.organization_id == periods.c.organization_id,
-            candidates.c.started_at < periods.c.period_end,
-            sa.or_(candidates.c.ended_at.is_(None), candidates.c.ended_at > periods.c.period_start),
-        )
-        malformed = [candidates.c.malformed] if check_text else []
-        return (
-            sa.select(periods.c.k, candidates.c.user_id, *malformed)
-            .select_from(periods.join(candidates, overlap))
-            .subquery("hits")
-        )
+        return sa.union_all(*selects).subquery("candidates")
 
     def _reject_malformed(self, connection: sa.Connection, malformed: Sequence[Any]) -> None:
         """Raise for the first match id in *malformed*, naming its bad field and text."""

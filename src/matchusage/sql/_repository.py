@@ -20,12 +20,20 @@ from .._model import Match, Organization, Program, User
 from .._periods import BillingPeriod
 from .._sweep import check_periods
 from .._time import require_aware
-from ..exceptions import DuplicateMatchError, InvalidRecordError, UnknownRecordError
+from ..exceptions import (
+    DuplicateMatchError,
+    InvalidRecordError,
+    MatchUsageError,
+    RepositoryError,
+    UnknownRecordError,
+)
 from ._errors import database_errors
 from ._mapping import SchemaMapping
 from ._pushdown import Pushdown
+from ._results import BatchResults
 from ._rows import RowMapper
-from ._schema import Tables, build_tables
+from ._schema import Tables, build_tables, fits
+from ._schema import integer_ids as schema_integer_ids
 
 Tally = TypeVar("Tally", bound=Mapping[str, Mapping[BillingPeriod, Any]])
 
@@ -33,6 +41,10 @@ _CHUNK = 900
 """Ids per ``IN (...)`` list: well under every engine's bound-parameter limit."""
 
 Records = Organization | Program | User | Match
+
+
+def _by_id(record: Organization | Program | Match) -> str:
+    return record.id
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -71,12 +83,15 @@ class SQLRepository:
     _tables: Tables = attrs.field(init=False)
     _rows: RowMapper = attrs.field(init=False, repr=False)
     _pushdown: Pushdown = attrs.field(init=False, repr=False)
-    _columns_checked: bool = attrs.field(default=False, init=False, repr=False)
+    _prepared: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self._tables = build_tables(self.mapping)
-        self._rows = RowMapper(self.mapping, self._tables)
-        self._pushdown = Pushdown(self.mapping, self._tables)
+        self._use_tables(build_tables(self.mapping))
+
+    def _use_tables(self, tables: Tables) -> None:
+        self._tables = tables
+        self._rows = RowMapper(self.mapping, tables)
+        self._pushdown = Pushdown(self.mapping, tables)
 
     # -- schema -------------------------------------------------------------------------
 
@@ -87,55 +102,39 @@ class SQLRepository:
         them too. The indexes are listed on the
         [Counting inside the database](../counting-in-the-database.md#indexes) page.
         """
-        with self._writing("create_schema") as connection:
+        with self._writing("create_schema", prepare=False) as connection:
             self._tables.metadata.create_all(connection, checkfirst=True)
             for index in self._tables.indexes:
                 index.create(connection, checkfirst=True)
-        self._columns_checked = True
+        self._prepared = False  # tables that existed may hold integer ids
 
     def create_indexes(self) -> None:
         """Create only the recommended indexes that do not exist yet (for existing tables)."""
-        with self._writing("create_indexes") as connection:
+        with self._writing("create_indexes", prepare=False) as connection:
             for index in self._tables.indexes:
                 index.create(connection, checkfirst=True)
 
     @contextmanager
     def _reading(self, what: str) -> Iterator[sa.Connection]:
         with database_errors(what), self.engine.connect() as connection:
-            self._check_columns(connection)
+            self._prepare(connection, what)
             yield connection
 
     @contextmanager
-    def _writing(self, what: str) -> Iterator[sa.Connection]:
+    def _writing(self, what: str, *, prepare: bool = True) -> Iterator[sa.Connection]:
         with database_errors(what, writing=True), self.engine.begin() as connection:
+            if prepare:
+                self._prepare(connection, what)
             yield connection
 
-    def _check_columns(self, connection: sa.Connection) -> None:
-        """Refuse to compare aware instants with naive columns, or the reverse.
-
-        PostgreSQL would silently convert between the two using the
-        session's time zone, and every count would be off by its offset.
-        """
-        if self._columns_checked or connection.dialect.name != "postgresql":
+    def _prepare(self, connection: sa.Connection, what: str) -> None:
+        """On first use, read the catalog: integer id columns, missing tables, naive instants."""
+        if self._prepared:
             return
-        inspector = sa.inspect(connection)
-        o, m = self.mapping.organizations, self.mapping.matches
-        for table, names in ((o.table, [o.cycle_anchor]), (m.table, [m.started_at, m.ended_at])):
-            types = {
-                c["name"]: c["type"] for c in inspector.get_columns(table, self.mapping.schema)
-            }
-            for name in names:
-                kind = types.get(name)
-                aware = getattr(kind, "timezone", None)
-                if isinstance(kind, sa.DateTime) and aware == self.mapping.naive_utc:
-                    raise InvalidRecordError(
-                        "SchemaMapping",
-                        "naive_utc",
-                        self.mapping.naive_utc,
-                        f"{not self.mapping.naive_utc} because column {table}.{name} "
-                        f"is {kind.compile(dialect=connection.dialect)}",
-                    )
-        self._columns_checked = True
+        integer_ids = schema_integer_ids(connection, self.mapping, what)
+        if integer_ids:
+            self._use_tables(build_tables(self.mapping, integer_ids))
+        self._prepared = True
 
     # -- the port -----------------------------------------------------------------------
 
@@ -143,10 +142,9 @@ class SQLRepository:
         """Every organization, ordered by id."""
         table = self._tables.organizations
         with self._reading("organizations") as connection:
-            rows = connection.execute(
-                sa.select(table).order_by(table.c[self.mapping.organizations.id])
-            )
-            return [self._rows.organization(row._mapping) for row in rows]
+            rows = connection.execute(sa.select(table)).all()
+        # Ordered by id as text, as in memory, whatever the column's type.
+        return sorted((self._rows.organization(row._mapping) for row in rows), key=_by_id)
 
     def organization(self, organization_id: str) -> Organization:
         """One organization, by id.
@@ -159,9 +157,10 @@ class SQLRepository:
 
     def _organization_row(self, connection: sa.Connection, organization_id: str) -> Any:
         table = self._tables.organizations
-        row = connection.execute(
-            sa.select(table).where(table.c[self.mapping.organizations.id] == organization_id)
-        ).first()
+        column = table.c[self.mapping.organizations.id]
+        row = None
+        if fits(column, organization_id):
+            row = connection.execute(sa.select(table).where(column == organization_id)).first()
         if row is None:
             raise UnknownRecordError("organization", organization_id)
         return row._mapping
@@ -176,14 +175,12 @@ class SQLRepository:
         table = self._tables.programs
         with self._reading("programs") as connection:
             self._organization_row(connection, organization_id)
-            return [
-                self._rows.program(row)
-                for row in connection.execute(
-                    sa.select(*self._columns(table, p.id, p.organization_id, p.name))
-                    .where(table.c[p.organization_id] == organization_id)
-                    .order_by(table.c[p.id])
+            rows = connection.execute(
+                sa.select(*self._columns(table, p.id, p.organization_id, p.name)).where(
+                    table.c[p.organization_id] == organization_id
                 )
-            ]
+            ).all()
+        return sorted((self._rows.program(row) for row in rows), key=_by_id)
 
     @staticmethod
     def _columns(table: sa.Table, *names: str | None) -> list[sa.ColumnElement[Any]]:
@@ -194,10 +191,10 @@ class SQLRepository:
         """The known users among *user_ids*, keyed by id."""
         u = self.mapping.users
         table = self._tables.users
-        wanted = sorted(set(user_ids))
         found: dict[str, User] = {}
         columns = self._columns(table, u.id, u.name, u.email)
         with self._reading("users") as connection:
+            wanted = sorted(i for i in set(user_ids) if fits(self._tables.users.c[u.id], i))
             for chunk in _chunks(wanted):
                 rows = connection.execute(sa.select(*columns).where(table.c[u.id].in_(chunk)))
                 for row in rows:
@@ -227,6 +224,18 @@ class SQLRepository:
         """
         require_aware(start, "matches", "start", InvalidRecordError)
         require_aware(end, "matches", "end", InvalidRecordError)
+        with self._reading("matches") as connection:
+            statement = self._matches_statement(organization_id, start, end, program_id)
+            rows = [] if statement is None else connection.execute(statement).all()
+            if not rows:
+                self._organization_row(connection, organization_id)
+        found = [self._rows.match(list(group)) for _, group in groupby(rows, key=lambda r: r.id)]
+        return sorted(found, key=_by_id)
+
+    def _matches_statement(
+        self, organization_id: str, start: datetime, end: datetime, program_id: str | None
+    ) -> sa.Select[Any] | None:
+        """The rows of the matches overlapping the window, grouped by match (``None``: none can)."""
         t, mm = self._tables, self.mapping.matches
         m, g = t.matches, t.programs
         columns = [
@@ -241,7 +250,11 @@ class SQLRepository:
             m.c[mm.started_at] < end,
             sa.or_(m.c[mm.ended_at].is_(None), m.c[mm.ended_at] > start),
         ]
+        if not fits(g.c[self.mapping.programs.organization_id], organization_id):
+            return None
         if program_id is not None:
+            if not fits(m.c[mm.program_id], program_id):
+                return None
             conditions.append(m.c[mm.program_id] == program_id)
         j = self.mapping.participants
         if t.participants is not None and j is not None:
@@ -257,12 +270,7 @@ class SQLRepository:
             columns += [m.c[mm.mentor].label("a"), m.c[mm.mentee].label("b")]
             conditions.append(sa.or_(m.c[mm.mentor].is_not(None), m.c[mm.mentee].is_not(None)))
             order = [m.c[mm.id]]
-        statement = sa.select(*columns).select_from(joined).where(*conditions).order_by(*order)
-        with self._reading("matches") as connection:
-            rows = connection.execute(statement).all()
-            if not rows:
-                self._organization_row(connection, organization_id)
-        return [self._rows.match(list(group)) for _, group in groupby(rows, key=lambda r: r.id)]
+        return sa.select(*columns).select_from(joined).where(*conditions).order_by(*order)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -292,13 +300,42 @@ class SQLRepository:
         organizations: list[Organization] = kinds[Organization]
         programs: list[Program] = kinds[Program]
         matches: list[Match] = kinds[Match]
-        rows = {
-            "organizations": [self._rows.organization_values(o) for o in organizations],
-            "programs": [self._rows.program_values(p) for p in programs],
-            "users": [self._rows.user_values(u) for u in kinds[User]],
-            "matches": [self._rows.match_values(m) for m in matches],
-        }
+        try:
+            self._add(organizations, programs, kinds[User], matches)
+        except RepositoryError as error:
+            # Another writer may have stored one of the match ids since they were
+            # checked: that is a duplicate, not a database failure.
+            taken = self._taken_since(error, [m.id for m in matches])
+            if taken is None:
+                raise
+            raise DuplicateMatchError(taken) from error
+
+    def _taken_since(self, error: RepositoryError, match_ids: list[str]) -> str | None:
+        """The first of *match_ids* now stored, if *error* is a refused insert."""
+        if not isinstance(error.__cause__, sa.exc.IntegrityError) or not match_ids:
+            return None
+        with self._reading("add") as connection:
+            taken = self._existing(connection, "matches", match_ids)
+        return next((i for i in match_ids if i in taken), None)
+
+    def _add(
+        self,
+        organizations: list[Organization],
+        programs: list[Program],
+        users: list[User],
+        matches: list[Match],
+    ) -> None:
         with self._writing("add") as connection:
+            rows = {
+                "organizations": [self._rows.organization_values(o) for o in organizations],
+                "programs": [self._rows.program_values(p) for p in programs],
+                "users": [self._rows.user_values(u) for u in users],
+                "matches": [self._rows.match_values(m) for m in matches],
+            }
+            if self._tables.programs is self._tables.organizations:
+                # Each organization is its own program: there is no row to write.
+                self._check_own_programs(programs)
+                rows["programs"] = []
             known_orgs = {o.id for o in organizations} | self._existing(
                 connection, "organizations", [p.organization_id for p in programs]
             )
@@ -324,16 +361,41 @@ class SQLRepository:
                     connection.execute(getattr(self._tables, name).insert(), values)
             self._insert_participants(connection, matches)
 
+    @staticmethod
+    def _check_own_programs(programs: list[Program]) -> None:
+        for program in programs:
+            if program.id != program.organization_id:
+                raise InvalidRecordError(
+                    f"Program {program.id!r}",
+                    "id",
+                    program.id,
+                    f"its organization's id {program.organization_id!r} (the mapping keeps "
+                    "programs on the organizations table: each organization is its own program)",
+                )
+
     def save_match(self, match: Match) -> None:
         """Insert *match*, or replace the match with the same id (e.g. to end it).
+
+        Unlike [`add`][matchusage.sql.SQLRepository.add], an existing id is
+        not an error. If another writer inserts the same id at the same
+        moment, the write is retried once and replaces theirs.
 
         Raises:
             matchusage.exceptions.UnknownRecordError: The match's program is unknown.
             matchusage.exceptions.RepositoryError: The database failed.
         """
-        values = self._rows.match_values(match)
-        mm, t = self.mapping.matches, self._tables
+        try:
+            self._save_match(match)
+        except RepositoryError as error:
+            if self._taken_since(error, [match.id]) is None:
+                raise
+            self._save_match(match)
+
+    def _save_match(self, match: Match) -> None:
+        mm = self.mapping.matches
         with self._writing("save_match") as connection:
+            values = self._rows.match_values(match)
+            t = self._tables
             if not self._existing(connection, "programs", [match.program_id]):
                 raise UnknownRecordError("program", match.program_id, context=f"Match {match.id!r}")
             if t.participants is not None and self.mapping.participants is not None:
@@ -347,7 +409,7 @@ class SQLRepository:
         table: sa.Table = getattr(self._tables, name)
         column = table.c[getattr(self.mapping, name).id]
         found: set[str] = set()
-        for chunk in _chunks(sorted(set(ids))):
+        for chunk in _chunks(sorted(i for i in set(ids) if fits(column, i))):
             found.update(connection.scalars(sa.select(column).where(column.in_(chunk))))
         return found
 
@@ -489,38 +551,55 @@ class SQLRepository:
             self._require_organizations(connection, found)
             return found
 
-    def _closed_periods(self, before: datetime, count: int) -> dict[str, list[BillingPeriod]]:
-        """The last *count* closed periods of every organization, as ``batch_periods`` gives."""
-        require_aware(before, "SQLRepository", "before", InvalidRecordError)
-        return batch_periods(self.organizations(), now=before, count=count)
-
-    def count_closed_periods(
-        self, *, before: datetime, count: int = 6
-    ) -> dict[str, dict[BillingPeriod, int]]:
+    def count_closed_periods(self, *, before: datetime, count: int = 6) -> BatchResults[int]:
         """The usage report of every organization: counts of its last *count* closed periods.
 
         The periods are computed in Python from each organization's cycle
         (anchor and time zone) and sent to the database as rows; one
-        statement counts them all.
+        statement counts them all. An organization whose stored row is
+        invalid (a cycle of 0 units, an unknown zone) is left out and listed
+        in the result's ``failed``; the others are counted.
 
         Returns:
-            Organization id -> period -> number of active users.
+            Organization id -> period -> number of active users, with the
+            organizations that failed in ``failed``.
         """
-        periods = self._closed_periods(before, count)
         with self._reading("count_closed_periods") as connection:
-            return self._pushdown.count(connection, periods)
+            periods, failed = self._closed_periods(connection, before, count)
+            return BatchResults(self._pushdown.count(connection, periods), failed)
 
     def active_users_closed_periods(
         self, *, before: datetime, count: int = 6
-    ) -> dict[str, dict[BillingPeriod, frozenset[str]]]:
+    ) -> BatchResults[frozenset[str]]:
         """The active user ids of every organization in its last *count* closed periods.
 
+        Like [`count_closed_periods`][matchusage.sql.SQLRepository.count_closed_periods],
+        an invalid organization fails alone.
+
         Returns:
-            Organization id -> period -> ids of the active users.
+            Organization id -> period -> ids of the active users, with the
+            organizations that failed in ``failed``.
         """
-        periods = self._closed_periods(before, count)
         with self._reading("active_users_closed_periods") as connection:
-            return self._pushdown.collect(connection, periods)
+            periods, failed = self._closed_periods(connection, before, count)
+            return BatchResults(self._pushdown.collect(connection, periods), failed)
+
+    def _closed_periods(
+        self, connection: sa.Connection, before: datetime, count: int
+    ) -> tuple[dict[str, list[BillingPeriod]], dict[str, MatchUsageError]]:
+        """Each valid organization's closed periods, and the error of each invalid one."""
+        require_aware(before, "SQLRepository", "before", InvalidRecordError)
+        table = self._tables.organizations
+        key = table.c[self.mapping.organizations.id]
+        organizations: list[Organization] = []
+        failed: dict[str, MatchUsageError] = {}
+        for row in connection.execute(sa.select(table)):
+            try:
+                organizations.append(self._rows.organization(row._mapping))
+            except MatchUsageError as error:  # this organization only
+                failed[row._mapping[key]] = error
+        organizations.sort(key=_by_id)
+        return batch_periods(organizations, now=before, count=count), failed
 
     def _require_organizations(
         self, connection: sa.Connection, found: Mapping[str, Mapping[BillingPeriod, Any]]

@@ -7,13 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import attrs
+import sqlalchemy as sa
 
 from .._model import Match, Organization, Program, Role, User
 from .._periods import BillingCycle, CycleUnit
 from .._time import UTC, is_aware, time_zone
-from ..exceptions import InvalidCycleError, InvalidMatchError
+from ..exceptions import InvalidCycleError, InvalidMatchError, InvalidRecordError
 from ._mapping import SchemaMapping
-from ._schema import Tables
+from ._schema import DECIMAL_ID, Id, Tables, fits
 
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu"})
 """Zone names that mean UTC, for which a fixed zero offset anchor is the same cycle."""
@@ -46,6 +47,8 @@ class RowMapper:
         except ValueError:
             raise InvalidCycleError(record, o.cycle_unit or "", unit, "'month' or 'week'") from None
         every = row[table.c[o.cycle_every]] if o.cycle_every else 1
+        if type(every) is not int or every < 1:
+            raise InvalidCycleError(record, o.cycle_every or "", every, "a positive integer")
         name = row[table.c[o.name]] if o.name else ""
         cycle = BillingCycle(anchor.astimezone(zone), unit, every)
         return Organization(id=key, name=name or "", timezone=zone_name, cycle=cycle)
@@ -130,7 +133,7 @@ class RowMapper:
             o.cycle_every: cycle.every,
         }
         values.update({k: v for k, v in optional.items() if k is not None})
-        return values
+        return self._checked(self.tables.organizations, record, values)
 
     def program_values(self, program: Program) -> dict[str, Any]:
         """The row of *program*."""
@@ -138,7 +141,7 @@ class RowMapper:
         values = {p.id: program.id, p.organization_id: program.organization_id}
         if p.name:
             values[p.name] = program.name
-        return values
+        return self._checked(self.tables.programs, f"Program {program.id!r}", values)
 
     def user_values(self, user: User) -> dict[str, Any]:
         """The row of *user*."""
@@ -148,7 +151,7 @@ class RowMapper:
             values[u.name] = user.name
         if u.email:
             values[u.email] = user.email
-        return values
+        return self._checked(self.tables.users, f"User {user.id!r}", values)
 
     def match_values(self, match: Match) -> dict[str, Any]:
         """The row of *match* in the matches table (with its pair, in that layout)."""
@@ -171,12 +174,12 @@ class RowMapper:
                 )
             values[mm.mentor] = by_role.get(Role.MENTOR)
             values[mm.mentee] = by_role.get(Role.MENTEE)
-        return values
+        return self._checked(self.tables.matches, f"Match {match.id!r}", values)
 
     def participant_values(self, matches: Sequence[Match]) -> list[dict[str, Any]]:
         """The participants table's rows of *matches* (none in the mentor/mentee layout)."""
-        j = self.mapping.participants
-        if j is None:
+        j, table = self.mapping.participants, self.tables.participants
+        if j is None or table is None:
             return []
         rows = []
         for match in matches:
@@ -185,5 +188,14 @@ class RowMapper:
                 if j.role:
                     role = match.role_of(user)
                     row[j.role] = None if role is None else role.value
-                rows.append(row)
+                rows.append(self._checked(table, f"Match {match.id!r}", row))
         return rows
+
+    @staticmethod
+    def _checked(table: sa.Table, record: str, values: dict[str, Any]) -> dict[str, Any]:
+        """*values*, once every id among them is known to fit its column (integer or text)."""
+        for name, value in values.items():
+            column = table.c[name]
+            if isinstance(column.type, Id) and value is not None and not fits(column, value):
+                raise InvalidRecordError(record, name, value, DECIMAL_ID)
+        return values

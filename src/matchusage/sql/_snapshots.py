@@ -20,10 +20,15 @@ from ..billing._values import ReportedUsage
 from ..exceptions import CorruptSnapshotError, InvalidRecordError, UnknownRecordError
 from ._errors import database_errors
 
+_LONGEST_TABLE = "usage_snapshots"
+_MAX_NAME_BYTES = 63
+"""PostgreSQL's limit on identifiers: a longer table name would be cut silently."""
+
 
 def _key_columns() -> list[sa.Column[Any]]:
+    # Unbounded text, as in SQLRepository: any organization id stored there fits here.
     return [
-        sa.Column("organization_id", sa.String(255), primary_key=True),
+        sa.Column("organization_id", sa.String, primary_key=True),
         sa.Column("period_start_us", sa.BigInteger, primary_key=True),
         sa.Column("period_end_us", sa.BigInteger, primary_key=True),
     ]
@@ -53,12 +58,19 @@ class SQLSnapshotStore:
     store.create_schema()  # once, or let your migrations create store.metadata
     ```
 
+    Organization ids are unbounded text, like the ids
+    [`SQLRepository`][matchusage.sql.SQLRepository] stores.
+
     Args:
         engine: The database.
-        table_prefix: Prefix of the table names.
+        table_prefix: Prefix of the table names (at most 48 bytes in UTF-8, so
+            that the names fit PostgreSQL's 63).
         fingerprint_key: The key of keyed (HMAC) fingerprints, or ``None``
             for plain SHA-256 ones. Records written under one setting are
             refused under another.
+
+    Raises:
+        matchusage.exceptions.InvalidRecordError: The prefix is too long.
     """
 
     def __init__(
@@ -68,6 +80,11 @@ class SQLSnapshotStore:
         table_prefix: str = "matchusage_",
         fingerprint_key: bytes | None = None,
     ) -> None:
+        room = _MAX_NAME_BYTES - len(_LONGEST_TABLE)
+        if not isinstance(table_prefix, str) or len(table_prefix.encode()) > room:
+            raise InvalidRecordError(
+                "SQLSnapshotStore", "table_prefix", table_prefix, f"text of at most {room} bytes"
+            )
         self.engine = engine
         self._key_bytes = fingerprint_key
         self.metadata = sa.MetaData()
@@ -102,7 +119,7 @@ class SQLSnapshotStore:
         self.starts_table = sa.Table(
             f"{table_prefix}billing_starts",
             self.metadata,
-            sa.Column("organization_id", sa.String(255), primary_key=True),
+            sa.Column("organization_id", sa.String, primary_key=True),
             sa.Column("period_start_us", sa.BigInteger, nullable=False),
             sa.Column("period_end_us", sa.BigInteger, nullable=False),
         )
