@@ -56,7 +56,7 @@ class Pushdown:
             )
             rows = connection.execute(statement.group_by(hits.c.k)).all()
             for k, number, *malformed in rows:
-                self._reject_malformed(connection, malformed)
+                self.reject_malformed(connection, malformed)
                 key, period = keys[k]
                 counts[key][period] = number
         return counts
@@ -83,7 +83,7 @@ class Pushdown:
             for k, user_id, *malformed, _ in rows:
                 if any(malformed):
                     rows.close()
-                    self._reject_malformed(connection, malformed)
+                    self.reject_malformed(connection, malformed)
                 key, period = keys[k]
                 yield key, period, user_id
 
@@ -95,16 +95,31 @@ class Pushdown:
     ) -> Iterator[tuple[sa.Subquery, list[tuple[str, BillingPeriod]]]]:
         """The ``(k, user_id)`` rows of every user in a match overlapping period row *k*.
 
-        Yields subqueries, each over a share of the period rows in the order
-        of *k*, with the ``(organization id, period)`` each *k* stands for.
-        Nothing is written, so counting works on a read-only connection (a
-        hot standby, a read-only role): PostgreSQL receives every period row
-        in one statement as four bound arrays; other databases receive up to
+        Yields subqueries, one per share of the period rows (see
+        [`shares`][matchusage.sql._pushdown.Pushdown.shares]), with the
+        ``(organization id, period)`` each *k* stands for.
+        """
+        keys = list(dict.fromkeys((key, p) for key, value in periods.items() for p in value))
+        checked = connection.dialect.name == "sqlite"
+        for source, share in self.shares(connection, keys, program_id):
+            yield self._hits_query(source, share, program_id, checked), keys
+
+    def shares(
+        self,
+        connection: sa.Connection,
+        keys: Sequence[tuple[str, BillingPeriod]],
+        program_id: str | None = None,
+    ) -> Iterator[tuple[sa.CTE, list[tuple[Any, ...]]]]:
+        """The period rows ``(organization_id, k, start, end)`` as CTEs, share by share.
+
+        Row *k* is ``keys[k]``; shares come in the order of *k*. Nothing is
+        written, so counting works on a read-only connection (a hot standby,
+        a read-only role): PostgreSQL receives every period row in one
+        statement as four bound arrays; other databases receive up to
         `values_rows` rows per statement as a ``VALUES`` list, under every
         engine's limit on bound parameters. Ids that cannot be in the mapped
         columns (a non-decimal id for an integer column) match nothing.
         """
-        keys = list(dict.fromkeys((key, p) for key, value in periods.items() for p in value))
         program = self.tables.matches.c[self.mapping.matches.program_id]
         if program_id is not None and not fits(program, program_id):
             return
@@ -118,9 +133,7 @@ class Pushdown:
         size = max(len(rows) if postgresql else self.values_rows, 1)
         for first in range(0, len(rows), size):
             share = rows[first : first + size]
-            source = self._periods(share, organization.type, postgresql)
-            checked = connection.dialect.name == "sqlite"
-            yield self._hits_query(source, share, program_id, checked), keys
+            yield self._periods(share, organization.type, postgresql), share
 
     def _periods(
         self, rows: Sequence[tuple[Any, ...]], organization: Any, postgresql: bool
@@ -247,7 +260,7 @@ class Pushdown:
                 )
         return sa.union_all(*selects).subquery("candidates")
 
-    def _reject_malformed(self, connection: sa.Connection, malformed: Sequence[Any]) -> None:
+    def reject_malformed(self, connection: sa.Connection, malformed: Sequence[Any]) -> None:
         """Raise for the first match id in *malformed*, naming its bad field and text."""
         match_id = next((value for value in malformed if value is not None), None)
         if match_id is None:
