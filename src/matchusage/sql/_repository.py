@@ -564,6 +564,7 @@ class SQLRepository:
             Organization id -> period -> number of active users, with the
             organizations that failed in ``failed``.
         """
+        require_aware(before, "SQLRepository", "before", InvalidRecordError)
         with self._reading("count_closed_periods") as connection:
             periods, failed = self._closed_periods(connection, before, count)
             return BatchResults(self._pushdown.count(connection, periods), failed)
@@ -580,6 +581,7 @@ class SQLRepository:
             Organization id -> period -> ids of the active users, with the
             organizations that failed in ``failed``.
         """
+        require_aware(before, "SQLRepository", "before", InvalidRecordError)
         with self._reading("active_users_closed_periods") as connection:
             periods, failed = self._closed_periods(connection, before, count)
             return BatchResults(self._pushdown.collect(connection, periods), failed)
@@ -588,7 +590,6 @@ class SQLRepository:
         self, connection: sa.Connection, before: datetime, count: int
     ) -> tuple[dict[str, list[BillingPeriod]], dict[str, MatchUsageError]]:
         """Each valid organization's closed periods, and the error of each invalid one."""
-        require_aware(before, "SQLRepository", "before", InvalidRecordError)
         table = self._tables.organizations
         key = table.c[self.mapping.organizations.id]
         organizations: list[Organization] = []
