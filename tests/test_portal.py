@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from matchusage import BillingCycle, BillingPeriod, Organization
-from matchusage.billing import BillingDetails, InvoiceStatus, PaymentMethod, Plan, billing_portal
+from matchusage.billing import (
+    Address,
+    BillingDetails,
+    DocumentKind,
+    InvoiceStatus,
+    PaymentMethod,
+    Plan,
+    billing_portal,
+)
 from matchusage.exceptions import InvalidRecordError, UnknownRecordError
 from matchusage.memory import InMemoryBillingProvider
 
@@ -85,3 +94,36 @@ def test_unknown_customer() -> None:
 def test_naive_now() -> None:
     with pytest.raises(InvalidRecordError, match="'now'"):
         billing_portal(provider(), ORG, now=NOW.replace(tzinfo=None) + timedelta(0))
+
+
+def test_the_page_shows_addresses_tax_id_plan_terms_and_each_invoices_documents() -> None:
+    address = Address("1 Main St", "Berlin", "10115", "DE")
+    shipping = Address("2 Dock Rd", "Hamburg", "20457", "DE")
+    details = BillingDetails("Acme GmbH", "billing@acme.example", address, shipping, "DE123")
+    billing = InMemoryBillingProvider(clock=lambda: NOW, document_format="html")
+    billing.subscribe("acme", TEAM, billing_details=details)
+    january, february = ORG.cycle.period(0), ORG.cycle.period(1)
+    first = billing.report_usage("acme", january, 3, idempotency_key="jan").reference
+    second = billing.report_usage("acme", february, 5, idempotency_key="feb").reference
+    billing.mark_paid("acme", first, at=NOW)
+
+    portal = billing_portal(billing, ORG, now=NOW)
+
+    assert ("Team", Decimal("4"), "EUR", "month") == (
+        portal.plan.name,
+        portal.plan.unit_price,
+        portal.plan.currency,
+        portal.plan.interval,
+    )
+    assert (address, shipping, "billing@acme.example", "DE123") == (
+        portal.billing_details.address,  # type: ignore[union-attr]
+        portal.billing_details.shipping_address,  # type: ignore[union-attr]
+        portal.billing_details.email,  # type: ignore[union-attr]
+        portal.billing_details.tax_id,  # type: ignore[union-attr]
+    )
+    assert [
+        (second, february, 5, (DocumentKind.INVOICE,)),
+        (first, january, 3, (DocumentKind.INVOICE, DocumentKind.RECEIPT)),
+    ] == [(i.number, i.period, i.quantity, tuple(i.documents)) for i in portal.invoices]
+    invoice, receipt = (billing.invoice_document("acme", first, kind) for kind in DocumentKind)
+    assert invoice.file_name != receipt.file_name
