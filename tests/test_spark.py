@@ -8,9 +8,15 @@ many cases; their examples are few to keep the suite fast.
 
 from __future__ import annotations
 
+import csv
 import inspect
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import pendulum
@@ -19,13 +25,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matchusage import (
+    ExportRow,
     Match,
     Organization,
     Program,
+    UsageReport,
+    User,
     batch_active_users,
     batch_counts,
     batch_periods,
+    export_rows,
+    neutralise,
+    usage_report,
 )
+from matchusage._time import to_micros
 from matchusage.exceptions import (
     DuplicateMatchError,
     InvalidMatchError,
@@ -54,8 +67,9 @@ Instants = Literal["timestamp", "micros"]
 Owner = Literal["programs", "direct"]
 METHODS: list[Method] = ["sql", "arrow"]
 SPARK_SETTINGS = settings(
-    # Each example is a few Spark jobs (about a second each): few examples, many batches in each.
-    max_examples=8,
+    # Each example is a few Spark jobs (a second or more each): few examples, many batches in
+    # each; the "thorough" profile runs more.
+    max_examples=25 if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else 5,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -127,7 +141,7 @@ def _integers(frame: DataFrame, *names: str) -> DataFrame:
 @st.composite
 def spark_batches(draw: st.DrawFn) -> tuple[Batch, datetime]:
     """Several generated batches, merged, and one instant to run them at."""
-    drawn = draw(st.lists(mst.billing_batches(max_matches=12), min_size=1, max_size=8))
+    drawn = draw(st.lists(mst.billing_batches(max_matches=12), min_size=2, max_size=10))
     ids: Ids = draw(st.sampled_from(["string", "integer"]))
     return merged([(o, p, m) for o, p, m, _ in drawn], ids), drawn[0][3]
 
@@ -320,4 +334,238 @@ def test_public_names_are_listed_documented_and_referenced() -> None:
         sorted(mus.__all__),
         undocumented,
         set(mus.__all__) - _referenced("matchusage.spark"),
+    )
+
+
+def _of(organization: Organization, batch: Batch) -> list[Match]:
+    _, programs, matches = batch
+    owner = {p.id: p.organization_id for p in programs}
+    return [m for m in matches if owner[m.program_id] == organization.id]
+
+
+ExportKey = tuple[str, int, str, tuple[str, ...], tuple[str, ...], int, int]
+
+
+def _core_exports(batch: Batch, now: datetime, count: int) -> list[ExportKey]:
+    return sorted(
+        (
+            org.id,
+            row.period._start_us,
+            row.user_id,
+            row.programs,
+            row.match_ids,
+            to_micros(row.active_from),
+            to_micros(row.active_until),
+        )
+        for org in batch[0]
+        for row in export_rows(usage_report(_of(org, batch), org.cycle, now=now, periods=count))
+    )
+
+
+def _spark_exports(frame: DataFrame) -> list[ExportKey]:
+    rows = frame.select(
+        "organization_id",
+        F.unix_micros("period_start"),
+        "user_id",
+        "programs",
+        "match_ids",
+        F.unix_micros("active_from"),
+        F.unix_micros("active_until"),
+    ).collect()
+    return sorted(
+        (org, start, user, tuple(programs), tuple(ids), low, high)
+        for org, start, user, programs, ids, low, high in rows
+    )
+
+
+@settings(SPARK_SETTINGS, max_examples=SPARK_SETTINGS.max_examples // 2 + 1)
+@given(data=spark_batches())
+def test_exports_hold_the_cores_evidence(spark: SparkSession, data: tuple[Batch, datetime]) -> None:
+    """Each exported user's matches (by start, then id), programs and active span."""
+    batch, now = data
+    frames = frames_of(spark, batch, "integer" if batch[0][0].id.isdigit() else "string")
+
+    exports = mus.batch_exports(frames, now=now, organizations=batch[0], count=3, check=False)
+
+    assert _core_exports(batch, now, 3) == _spark_exports(exports)
+
+
+def test_usage_report_is_the_cores(edges: tuple[Batch, mus.MatchFrames]) -> None:
+    batch, frames = edges
+    organization = batch[0][0]
+    now = pendulum.datetime(2025, 4, 2, tz="UTC")
+    expected = usage_report(_of(organization, batch), organization.cycle, now=now, periods=3)
+
+    actual = mus.usage_report(frames, organization, now=now, periods=3)
+
+    assert _figures(expected) == _figures(actual)
+
+
+def _figures(report: UsageReport) -> object:
+    current = report.current
+    return (
+        [(u.period, u.users, u.by_program, u.attributed, u.new, u.dropped) for u in report.periods],
+        (current.period, current.users_so_far, current.current_users),
+        {program: [m.id for m in found] for program, found in current.current_matches.items()},
+    )
+
+
+def test_usage_report_needs_programs(edges: tuple[Batch, mus.MatchFrames]) -> None:
+    batch, frames = edges
+    direct = frames.matches.join(frames.programs, "program_id").drop("program_id")  # type: ignore[arg-type]
+
+    with pytest.raises(InvalidRecordError, match="program_id"):
+        mus.usage_report(mus.MatchFrames(direct, frames.participants), batch[0][0], now=NOW)
+
+
+@pytest.fixture(scope="module")
+def hostile(
+    spark: SparkSession, edges: tuple[Batch, mus.MatchFrames]
+) -> tuple[DataFrame, list[ExportRow]]:
+    """The exports of the edge cases with a user directory whose names start like formulas."""
+    (organizations, programs, matches), frames = edges
+    directory = {
+        "ann": User("ann", "=HYPERLINK(1)", "ann@example.org"),
+        "bob": User("bob", "'quoted", None),
+    }
+    users = spark.createDataFrame(
+        [(u.id, u.name, u.email) for u in directory.values()],
+        "user_id string, name string, email string",
+    )
+    exports = mus.batch_exports(
+        frames, now=NOW, organizations=organizations[:1], count=3, users=users
+    )
+    paris = organizations[0]
+    expected = list(
+        export_rows(
+            usage_report(
+                _of(paris, (organizations, programs, matches)), paris.cycle, now=NOW, periods=3
+            ),
+            users=directory,
+        )
+    )
+    return exports, expected
+
+
+def test_csv_export_is_spreadsheet_safe(
+    hostile: tuple[DataFrame, list[ExportRow]], tmp_path: Path
+) -> None:
+    exports, rows = hostile
+    expected = [
+        [
+            "paris",
+            row.user_id,
+            neutralise(row.name),
+            neutralise(row.email or ""),
+            ";".join(row.programs),
+            ";".join(row.match_ids),
+            row.period.start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        ]
+        for row in rows
+    ]
+
+    mus.write_export(exports, str(tmp_path / "out"), format="csv")
+
+    lines = []
+    for part in sorted((tmp_path / "out").glob("part-*.csv")):
+        with part.open(newline="") as file:
+            lines += list(csv.DictReader(file))
+    assert list(mus.EXPORT_FRAME_COLUMNS) == list(lines[0])
+    assert sorted(expected) == sorted(
+        [
+            r["organization_id"],
+            r["user_id"],
+            r["name"],
+            r["email"],
+            r["programs"],
+            r["match_ids"],
+            r["period_start"],
+        ]
+        for r in lines
+    )
+
+
+def test_parquet_export_by_organization_keeps_the_types(
+    spark: SparkSession, hostile: tuple[DataFrame, list[ExportRow]], tmp_path: Path
+) -> None:
+    exports, _ = hostile
+
+    mus.write_export(exports, str(tmp_path / "out"), by_organization=True)
+
+    assert ["organization_id=paris"] == sorted(
+        p.name for p in (tmp_path / "out").glob("organization_id=*")
+    )
+    back = spark.read.parquet(str(tmp_path / "out")).select(*mus.EXPORT_FRAME_COLUMNS)
+    assert sorted(exports.collect()) == sorted(back.collect())
+
+
+def test_billing_job_runs_with_spark_submit(
+    spark: SparkSession, edges: tuple[Batch, mus.MatchFrames], tmp_path: Path
+) -> None:
+    """The guide's job script, submitted as a cluster would run it (local master)."""
+    (organizations, programs, matches), frames = edges
+    assert frames.programs is not None
+    frames.matches.join(frames.programs, "program_id").write.parquet(str(tmp_path / "matches"))
+    frames.participants.write.parquet(str(tmp_path / "participants"))
+    (tmp_path / "organizations.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": o.id,
+                    "name": o.name,
+                    "timezone": o.timezone,
+                    "cycle": {
+                        "anchor": o.cycle.anchor.isoformat(),
+                        "unit": "month",
+                        "every": o.cycle.every,
+                    },
+                }
+            )
+            + "\n"
+            for o in organizations
+        )
+    )
+    submit = Path(sys.executable).with_name("spark-submit")
+    script = Path(__file__).parents[1] / "examples" / "spark_billing_job.py"
+    environment = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+
+    done = subprocess.run(
+        [
+            str(submit),
+            "--master",
+            "local[1]",
+            "--conf",
+            "spark.ui.enabled=false",
+            str(script),
+            "--matches",
+            str(tmp_path / "matches"),
+            "--participants",
+            str(tmp_path / "participants"),
+            "--organizations",
+            str(tmp_path / "organizations.jsonl"),
+            "--now",
+            NOW.isoformat(),
+            "--periods",
+            "3",
+            "--output",
+            str(tmp_path / "out"),
+            "--export-format",
+            "csv",
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+        check=False,
+    )
+
+    assert 0 == done.returncode, done.stderr[-3000:]
+    given_ = {"now": NOW, "organizations": organizations, "count": 3}
+    expected = batch_counts(matches, programs=programs, **given_)
+    counts = spark.read.parquet(str(tmp_path / "out" / "counts"))
+    assert expected == mus.collect_counts(counts, **given_)
+    total = sum(sum(found.values()) for found in expected.values())
+    assert f"{total} active user-periods, 2 organizations" in done.stdout
+    assert ["organization_id=paris", "organization_id=tokyo"] == sorted(
+        p.name for p in (tmp_path / "out" / "exports").glob("organization_id=*")
     )

@@ -26,7 +26,7 @@ organization)."""
 _PERIOD = ["organization_id", "period_index", "period_start", "period_end"]
 
 
-def _prepare(
+def prepare(
     frames: MatchFrames,
     organizations: Iterable[Organization],
     now: datetime,
@@ -34,6 +34,7 @@ def _prepare(
     method: Method,
     check: bool,
 ) -> tuple[Plan, DataFrame]:
+    """Check the arguments (and with *check*, the input); the plan and its periods table."""
     if not isinstance(frames, MatchFrames):
         raise InvalidRecordError("batch", "frames", frames, "a MatchFrames")
     if method not in ("sql", "arrow"):
@@ -88,7 +89,7 @@ def batch_counts(
         matchusage.exceptions.UnknownRecordError: A match's program or a
             participant's match does not exist.
     """
-    planned, periods = _prepare(frames, organizations, now, count, method, check)
+    planned, periods = prepare(frames, organizations, now, count, method, check)
     if method == "sql":
         found = _overlaps.counts(frames, periods)
     else:
@@ -117,7 +118,7 @@ def batch_active_users(
         ``period_end`` and ``user_id`` (string; integer ids as decimal
         strings), one row per active user of each period.
     """
-    planned, periods = _prepare(frames, organizations, now, count, method, check)
+    planned, periods = prepare(frames, organizations, now, count, method, check)
     if method == "sql":
         found = _overlaps.active_users(frames, periods)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from .._time import from_micros
@@ -19,7 +19,13 @@ from ..exceptions import (
     InvalidRecordError,
     UnknownRecordError,
 )
-from ._frames import MatchFrames
+from ._frames import (
+    MatchFrames,
+    blank,
+    canonical_matches,
+    canonical_participants,
+    canonical_programs,
+)
 
 _ID = "a non-empty string or an integer id"
 
@@ -36,23 +42,23 @@ def check_frames(frames: MatchFrames) -> None:
         matchusage.exceptions.InvalidRecordError: A participant has a null or
             empty id, or a program belongs to two organizations.
     """
-    programs = frames.canonical_programs()
+    programs = canonical_programs(frames)
     if programs is not None:
         _check_programs(programs)
-    matches = frames.canonical_matches()
+    matches = canonical_matches(frames)
     _check_matches(matches, frames.by_program)
     duplicate = matches.groupBy("match_id").count().filter("count > 1").limit(1).collect()
     if duplicate:
-        raise DuplicateMatchError(duplicate[0].match_id)
-    _check_participants(frames.canonical_participants(), matches)
-
-
-def _blank(column: str) -> Column:
-    return F.col(column).isNull() | (F.col(column) == "")
+        raise DuplicateMatchError(str(duplicate[0].match_id))
+    _check_participants(canonical_participants(frames), matches)
 
 
 def _check_programs(programs: DataFrame) -> None:
-    bad = programs.filter(_blank("program_id") | _blank("organization_id")).limit(1).collect()
+    bad = (
+        programs.filter(blank(programs, "program_id") | blank(programs, "organization_id"))
+        .limit(1)
+        .collect()
+    )
     if bad:
         field = "program_id" if not bad[0].program_id else "organization_id"
         raise InvalidRecordError(f"Program {bad[0].program_id!r}", field, bad[0][field], _ID)
@@ -71,14 +77,16 @@ def _check_programs(programs: DataFrame) -> None:
 
 
 def _check_matches(matches: DataFrame, by_program: bool) -> None:
-    bad_owner = F.col("organization_id").isNull() | (
-        F.lit(False) if by_program else F.col("organization_id") == ""
-    )
+    # The organization of a match found through the programs table is null when its
+    # program is unknown; an empty one comes from the programs table, checked there.
+    bad_owner = F.col("organization_id").isNull()
     if by_program:
-        bad_owner = bad_owner | _blank("program_id")
+        bad_owner = bad_owner | blank(matches, "program_id")
+    else:
+        bad_owner = bad_owner | (F.col("organization_id") == "")
     bad = (
         matches.filter(
-            _blank("match_id")
+            blank(matches, "match_id")
             | F.col("start_us").isNull()
             | (F.col("end_us") < F.col("start_us"))
             | bad_owner
@@ -89,22 +97,22 @@ def _check_matches(matches: DataFrame, by_program: bool) -> None:
     if not bad:
         return
     row = bad[0]
-    if not row.match_id:
+    if row.match_id is None or row.match_id == "":
         raise InvalidMatchError(None, "match_id", row.match_id, _ID)
     if row.start_us is None:
-        raise InvalidMatchError(row.match_id, "started_at", None, "an instant")
+        raise InvalidMatchError(str(row.match_id), "started_at", None, "an instant")
     if row.end_us < row.start_us:
         raise InvalidMatchError(
-            row.match_id,
+            str(row.match_id),
             "ended_at",
             _instant(row.end_us),
             f"at or after started_at ({_shown(row.start_us)})",
         )
     if by_program and not row.program_id:
-        raise InvalidMatchError(row.match_id, "program_id", row.program_id, _ID)
+        raise InvalidMatchError(str(row.match_id), "program_id", row.program_id, _ID)
     if by_program:
-        raise UnknownRecordError("program", row.program_id, context=f"Match {row.match_id!r}")
-    raise InvalidMatchError(row.match_id, "organization_id", row.organization_id, _ID)
+        raise UnknownRecordError("program", row.program_id, context=f"Match {str(row.match_id)!r}")
+    raise InvalidMatchError(str(row.match_id), "organization_id", row.organization_id, _ID)
 
 
 def _instant(micros: int) -> datetime | int:
@@ -120,12 +128,19 @@ def _shown(micros: int) -> str:
 
 
 def _check_participants(participants: DataFrame, matches: DataFrame) -> None:
-    bad = participants.filter(_blank("match_id") | _blank("user_id")).limit(1).collect()
+    bad = (
+        participants.filter(blank(participants, "match_id") | blank(participants, "user_id"))
+        .limit(1)
+        .collect()
+    )
     if bad:
         row = bad[0]
-        field = "match_id" if not row.match_id else "user_id"
-        raise InvalidRecordError(f"Participant of match {row.match_id!r}", field, row[field], _ID)
+        field = "match_id" if row.match_id is None or row.match_id == "" else "user_id"
+        match = None if row.match_id is None else str(row.match_id)
+        raise InvalidRecordError(f"Participant of match {match!r}", field, row[field], _ID)
     orphan = participants.join(matches, "match_id", "left_anti").limit(1).collect()
     if orphan:
         row = orphan[0]
-        raise UnknownRecordError("match", row.match_id, context=f"Participant {row.user_id!r}")
+        raise UnknownRecordError(
+            "match", str(row.match_id), context=f"Participant {str(row.user_id)!r}"
+        )

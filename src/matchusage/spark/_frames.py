@@ -123,49 +123,6 @@ class MatchFrames:
         """Whether matches name their program (needed for per-program figures)."""
         return "program_id" in self.matches.columns
 
-    def canonical_matches(self) -> DataFrame:
-        """``match_id``, ``organization_id``, ``program_id`` (strings; the program may be
-        null), ``start_us`` and ``end_us`` (``FOREVER`` when ongoing)."""
-        m = self.matches
-        program = _id(m, "program_id") if self.has_programs else F.lit(None).cast("string")
-        frame = m.select(
-            _id(m, "match_id").alias("match_id"),
-            program.alias("program_id"),
-            (
-                _id(m, "organization_id") if not self.by_program else F.lit(None).cast("string")
-            ).alias("organization_id"),
-            _micros(m, "started_at").alias("start_us"),
-            F.coalesce(_micros(m, "ended_at"), F.lit(FOREVER)).alias("end_us"),
-        )
-        if not self.by_program:
-            return frame
-        assert self.programs is not None
-        p = self.programs
-        owners = p.select(
-            _id(p, "program_id").alias("program_id"),
-            _id(p, "organization_id").alias("owner"),
-        )
-        return (
-            frame.drop("organization_id")
-            .join(owners, "program_id", "left")
-            .withColumnRenamed("owner", "organization_id")
-        )
-
-    def canonical_participants(self) -> DataFrame:
-        """``match_id`` and ``user_id``, as strings."""
-        p = self.participants
-        return p.select(_id(p, "match_id").alias("match_id"), _id(p, "user_id").alias("user_id"))
-
-    def canonical_programs(self) -> DataFrame | None:
-        """``program_id`` and ``organization_id`` as strings, if there is a programs table."""
-        if self.programs is None:
-            return None
-        p = self.programs
-        return p.select(
-            _id(p, "program_id").alias("program_id"),
-            _id(p, "organization_id").alias("organization_id"),
-        )
-
 
 _ID = "a string or integer id column"
 _INSTANT = "a TIMESTAMP (an instant) or BIGINT microseconds since the epoch, UTC"
@@ -184,6 +141,18 @@ def _require(frame: DataFrame, name: str, column: str, expected: str) -> None:
         raise InvalidRecordError(f"MatchFrames.{name}", column, dtype.simpleString(), expected)
 
 
+def blank(frame: DataFrame, column: str) -> Column:
+    """Whether an id is missing: null, or an empty string."""
+    if isinstance(frame.schema[column].dataType, T.StringType):
+        return F.col(column).isNull() | (F.col(column) == "")
+    return F.col(column).isNull()
+
+
+def user_ids(frame: DataFrame, column: str = "user_id") -> Column:
+    """Ids as matchusage reports them: strings, integers as their decimal strings."""
+    return _id(frame, column).alias(column)
+
+
 def _id(frame: DataFrame, column: str) -> Column:
     """An id column as strings: integers become their decimal strings."""
     if isinstance(frame.schema[column].dataType, T.StringType):
@@ -196,3 +165,62 @@ def _micros(frame: DataFrame, column: str) -> Column:
     if isinstance(frame.schema[column].dataType, T.TimestampType):
         return F.unix_micros(F.col(column))
     return F.col(column)
+
+
+def _match_key(frames: MatchFrames, frame: DataFrame) -> Column:
+    """The match id to join on: as it is when both sides have one type, else as strings.
+
+    Integer keys join much faster than their strings; an integer and its
+    decimal string are the same id, so mixed types meet as strings.
+    """
+    same = frames.matches.schema["match_id"].dataType == (
+        frames.participants.schema["match_id"].dataType
+    )
+    return (F.col("match_id") if same else _id(frame, "match_id")).alias("match_id")
+
+
+def canonical_matches(frames: MatchFrames) -> DataFrame:
+    """``match_id`` (the join key), ``organization_id`` and ``program_id`` (strings; the
+    program may be null), ``start_us`` and ``end_us`` (``FOREVER`` when ongoing)."""
+    m = frames.matches
+    program = _id(m, "program_id") if frames.has_programs else F.lit(None).cast("string")
+    frame = m.select(
+        _match_key(frames, m),
+        program.alias("program_id"),
+        (_id(m, "organization_id") if not frames.by_program else F.lit(None).cast("string")).alias(
+            "organization_id"
+        ),
+        _micros(m, "started_at").alias("start_us"),
+        F.coalesce(_micros(m, "ended_at"), F.lit(FOREVER)).alias("end_us"),
+    )
+    if not frames.by_program:
+        return frame
+    assert frames.programs is not None
+    p = frames.programs
+    owners = p.select(
+        _id(p, "program_id").alias("program_id"),
+        _id(p, "organization_id").alias("owner"),
+    )
+    return (
+        frame.drop("organization_id")
+        .join(owners, "program_id", "left")
+        .withColumnRenamed("owner", "organization_id")
+    )
+
+
+def canonical_participants(frames: MatchFrames) -> DataFrame:
+    """``match_id`` (the join key) and ``user_id`` as given: integers count faster than
+    their strings, which the results show."""
+    p = frames.participants
+    return p.select(_match_key(frames, p), "user_id")
+
+
+def canonical_programs(frames: MatchFrames) -> DataFrame | None:
+    """``program_id`` and ``organization_id`` as strings, if there is a programs table."""
+    if frames.programs is None:
+        return None
+    p = frames.programs
+    return p.select(
+        _id(p, "program_id").alias("program_id"),
+        _id(p, "organization_id").alias("organization_id"),
+    )

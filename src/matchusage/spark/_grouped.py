@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from .._columnar import MatchColumns, columnar_active_users, columnar_counts
 from .._periods import BillingPeriod
 from .._time import from_micros
-from ._frames import MatchFrames
+from ._frames import MatchFrames, canonical_matches, canonical_participants
 from ._periods import Plan
 
 _Spans = dict[str, list[tuple[int, int, int]]]
@@ -39,7 +39,7 @@ def grouped(frames: MatchFrames, periods: DataFrame, planned: Plan, *, ids: bool
         F.min("start_us").alias("low"), F.max("end_us").alias("high")
     )
     matches = (
-        frames.canonical_matches()
+        canonical_matches(frames)
         .join(F.broadcast(windows), "organization_id")
         .filter(
             (F.col("start_us") < F.col("high"))
@@ -47,7 +47,7 @@ def grouped(frames: MatchFrames, periods: DataFrame, planned: Plan, *, ids: bool
             & (F.col("end_us") > F.col("start_us"))
         )
     )
-    rows = matches.join(frames.canonical_participants(), "match_id").select(
+    rows = matches.join(canonical_participants(frames), "match_id").select(
         "organization_id", "start_us", "end_us", "user_id"
     )
     spans: _Spans = {
@@ -85,7 +85,8 @@ def count_organization(spans: _Spans, ids: bool, key: tuple[Any, ...], table: pa
         participant_match=np.arange(size, dtype=np.int64),
         participant_user=users.indices.to_numpy(),
         organization_ids=[organization],
-        user_ids=users.dictionary.to_pylist(),
+        # Integer ids are reported as their decimal strings, as everywhere.
+        user_ids=pc.cast(users.dictionary, pa.string()).to_pylist(),
     )
     plan = {organization: periods}
     out: dict[str, list[Any]] = {"organization_id": [], "period_index": []}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from ._frames import MatchFrames
+from ._frames import MatchFrames, canonical_matches, canonical_participants, user_ids
 
 KEY = ["organization_id", "period_index"]
 
@@ -24,7 +24,7 @@ def overlapping(frames: MatchFrames, periods: DataFrame) -> DataFrame:
     spans = periods.select(
         *KEY, F.col("start_us").alias("period_start_us"), F.col("end_us").alias("period_end_us")
     )
-    matches = frames.canonical_matches()
+    matches = canonical_matches(frames)
     return matches.join(F.broadcast(spans), "organization_id").filter(
         (F.col("start_us") < F.col("period_end_us"))
         & (F.col("end_us") > F.col("period_start_us"))
@@ -34,12 +34,13 @@ def overlapping(frames: MatchFrames, periods: DataFrame) -> DataFrame:
 
 def participations(frames: MatchFrames, periods: DataFrame) -> DataFrame:
     """One row per (overlapping match, period, participant): the evidence of activity."""
-    return overlapping(frames, periods).join(frames.canonical_participants(), "match_id")
+    return overlapping(frames, periods).join(canonical_participants(frames), "match_id")
 
 
 def active_users(frames: MatchFrames, periods: DataFrame) -> DataFrame:
     """``organization_id``, ``period_index``, ``user_id``: each active user once."""
-    return participations(frames, periods).select(*KEY, "user_id").distinct()
+    found = participations(frames, periods).select(*KEY, "user_id").distinct()
+    return found.select(*KEY, user_ids(found))
 
 
 def counts(frames: MatchFrames, periods: DataFrame) -> DataFrame:
