@@ -29,6 +29,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,7 @@ def main() -> None:
             directory = Path(tmp) / str(size)
             directory.mkdir()
             write_parquet(data, directory)
-            reference, took = best_of(3, lambda: columnar_counts(data.columns(), data.plan))
+            reference, took = best_of(3, partial(columnar_counts, data.columns(), data.plan))
             rows.append((size, "matchusage columnar, numpy (1 thread, in memory)", took))
             found, took = best_of(3, columnar_from_parquet(data, directory))
             _agree(found, reference, "columnar from Parquet", size)
@@ -183,7 +184,8 @@ def main() -> None:
     print(
         f"matchusage {getattr(matchusage, '__version__', '')} | Python "
         f"{platform.python_version()} | pyspark {pyspark.__version__} | numpy {np.__version__} | "
-        f"{os.cpu_count()} cores | {ORGANIZATIONS:,} organizations, {datagen.PERIODS} periods each | "
+        f"{os.cpu_count()} cores | {ORGANIZATIONS:,} organizations, "
+        f"{datagen.PERIODS} periods each | "
         f"load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after"
     )
     print()
