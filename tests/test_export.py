@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import tracemalloc
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -410,3 +411,35 @@ def test_the_open_period_exports_its_users_so_far() -> None:
     assert datetime(2024, 3, 1, tzinfo=timezone.utc) == rows[0].active_until
     out = io.StringIO()
     assert 1 == export_csv(report, out, period=report.current.period)
+
+
+class _Discard(io.StringIO):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def _export_peak(weeks: int) -> tuple[int, int]:
+    """Rows written and peak bytes allocated by a CSV export of *weeks* busy weeks."""
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    cycle = BillingCycle.weekly(start)
+    matches = [
+        Match(f"m{week}-{n}", "p", {f"u{n}", f"v{week}-{n}"}, start + timedelta(weeks=week, days=1),
+              start + timedelta(weeks=week, days=2))
+        for week in range(weeks)
+        for n in range(300)
+    ]  # fmt: skip
+    report = usage_report(matches, cycle, now=start + timedelta(weeks=weeks), periods=weeks)
+    tracemalloc.start()
+    try:
+        rows = export_csv(report, _Discard())
+        return rows, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_export_memory_is_flat_in_the_number_of_rows() -> None:
+    """Eight times the rows (one period at a time in memory, nothing kept per user)."""
+    few_rows, few_peak = _export_peak(4)
+    many_rows, many_peak = _export_peak(32)
+    assert 8 * few_rows == many_rows
+    assert many_peak < 2 * few_peak, (few_peak, many_peak)

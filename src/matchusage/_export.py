@@ -6,7 +6,6 @@ import csv
 import json
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from datetime import datetime
-from functools import partial
 from operator import attrgetter
 from typing import Any, Literal, Protocol, TextIO, TypeVar
 
@@ -143,11 +142,10 @@ def export_rows(
         matchusage.exceptions.InvalidPeriodError: *period* is neither one of
             the report's closed periods nor its open period.
     """
-    people: _Cache[str, _Person] = _Cache(partial(_person, users))
     programs: _Cache[tuple[str, ...], tuple[str, ...]] = _Cache(_sorted_ids)
     for each, evidence, basis in _periods(report, period, live):
         for user_id, matches, active_from, active_until in _clipped(each, evidence, _same):
-            name, email = people[user_id]
+            name, email = _person(users, user_id)
             yield ExportRow(
                 period=each,
                 user_id=user_id,
@@ -191,13 +189,8 @@ def export_csv(
         The number of rows written, not counting the header.
     """
 
-    def person_cells(user_id: str) -> tuple[str, str, str]:
-        name, email = _person(users, user_id)
-        return neutralise(user_id), neutralise(name), neutralise(email or "")
-
     writer = csv.writer(file, lineterminator="\r\n")
     writer.writerow(_columns(report))
-    people: _Cache[str, tuple[str, str, str]] = _Cache(person_cells)
     programs: _Cache[tuple[str, ...], str] = _Cache(
         lambda key: neutralise(";".join(_sorted_ids(key)))
     )
@@ -208,10 +201,14 @@ def export_csv(
         tail = () if basis is None else (basis,)
         rows = _clipped(each, evidence, datetime.isoformat)
         for user_id, matches, active_from, active_until in rows:
+            # Looked up per row, not cached: memory stays flat however many users are written.
+            name, email = _person(users, user_id)
             writer.writerow(
                 [
                     *bounds,
-                    *people[user_id],
+                    neutralise(user_id),
+                    neutralise(name),
+                    neutralise(email or ""),
                     programs[tuple(map(_program_id, matches))],
                     neutralise(";".join(map(_match_id, matches))),
                     active_from,
@@ -251,14 +248,13 @@ def export_jsonl(
     Returns:
         The number of lines written.
     """
-    people: _Cache[str, _Person] = _Cache(partial(_person, users))
     programs: _Cache[tuple[str, ...], tuple[str, ...]] = _Cache(_sorted_ids)
     count = 0
     for each, evidence, basis in _periods(report, period, live):
         start, end = each.start.isoformat(), each.end.isoformat()
         rows = _clipped(each, evidence, datetime.isoformat)
         for user_id, matches, active_from, active_until in rows:
-            name, email = people[user_id]
+            name, email = _person(users, user_id)
             record = {
                 "period_start": start,
                 "period_end": end,
@@ -289,13 +285,20 @@ K = TypeVar("K", bound=Hashable)
 
 
 class _Cache(dict[K, T]):
-    """A value per key, made the first time the key is looked up."""
+    """A value per key, made the first time the key is looked up.
 
-    def __init__(self, make: Callable[[K], T]) -> None:
+    Emptied when it reaches *limit* keys, so an export's memory stays flat
+    even when nearly every row brings a new key.
+    """
+
+    def __init__(self, make: Callable[[K], T], limit: int = 4096) -> None:
         super().__init__()
         self._make = make
+        self._limit = limit
 
     def __missing__(self, key: K) -> T:
+        if len(self) >= self._limit:
+            self.clear()
         made = self[key] = self._make(key)
         return made
 
@@ -371,7 +374,8 @@ def _periods(
 
     The evidence of a user is their matches overlapping the period, by start
     then id: what their [`Explanation`][matchusage.Explanation] lists, or, for
-    a billed period, what its snapshot recorded.
+    a billed period, what its snapshot recorded. One period is sorted at a
+    time, when its rows are written.
     """
     _columns(report)
     basis: Basis | None = "live" if report.billing_checked else None

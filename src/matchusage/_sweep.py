@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain, compress, repeat
+from itertools import chain, repeat
 from operator import attrgetter
 
 from ._model import Match
@@ -140,33 +140,29 @@ class Sweep:
         """For each of *periods* in turn, its active users by id, each with their evidence.
 
         A user's evidence is the list ``evidence(user_id, period)`` gives:
-        their matches overlapping the period, by start then id. The matches
-        are sorted once for all the periods, into one flat list of
-        (participant, match) entries; no per-user list outlives its row,
-        which keeps the garbage collector's work small on large exports.
+        their matches overlapping the period, by start then id. Each period
+        is sorted on its own, when the caller asks for it, so memory holds one
+        period's (participant, match) entries at a time, however many periods
+        and rows an export writes. No per-user list outlives its row.
         """
         groups = self.groups(periods)
-        ordered = [match for _, bucket in groups for match in bucket]
-        group_of = {match.id: index for index, (_, bucket) in enumerate(groups) for match in bucket}
-        ordered.sort(key=_match_id)
-        ordered.sort(key=_start_us)  # stable: by start, then id
-        sizes = list(map(len, map(_participants, ordered)))
-        users = list(chain.from_iterable(map(_participants, ordered)))
-        entries = list(chain.from_iterable(map(repeat, ordered, sizes)))
-        entry_groups = list(
-            chain.from_iterable(
-                map(repeat, map(group_of.__getitem__, map(_match_id, ordered)), sizes)
-            )
-        )
-        # Stable: by participant, then match start and id.
+        for position in range(len(periods)):
+            members = [match for hit, bucket in groups if position in hit for match in bucket]
+            members.sort(key=_match_id)
+            members.sort(key=_start_us)  # stable: by start, then id
+            yield self._period_runs(members)
+
+    def _period_runs(self, members: list[Match]) -> Iterator[tuple[str, list[Match]]]:
+        """The runs of one period, sorted by participant (stable: then by start and id)."""
+        sizes = list(map(len, map(_participants, members)))
+        users = list(chain.from_iterable(map(_participants, members)))
+        entries = list(chain.from_iterable(map(repeat, members, sizes)))
+        del members, sizes
         rank = sorted(range(len(users)), key=users.__getitem__)
         users = list(map(users.__getitem__, rank))
         entries = list(map(entries.__getitem__, rank))
-        entry_groups = list(map(entry_groups.__getitem__, rank))
-        for position in range(len(periods)):
-            meets = [position in hit for hit, _ in groups]
-            keep = list(map(meets.__getitem__, entry_groups))
-            yield self._runs(compress(users, keep), list(compress(entries, keep)))
+        del rank
+        yield from self._runs(users, entries)
 
     @staticmethod
     def _runs(users: Iterable[str], matches: list[Match]) -> Iterator[tuple[str, list[Match]]]:
