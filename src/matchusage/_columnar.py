@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
+from ._extras import install_hint
 from ._model import Match, Program
 from ._periods import BillingPeriod
 from ._sweep import check_periods, check_unique_ids
@@ -168,7 +169,7 @@ def _use_numpy(engine: Engine) -> bool:
     if engine == "numpy":
         if not numpy_available():
             raise ModuleNotFoundError(
-                "engine='numpy' needs numpy: pip install 'matchusage[numpy]'", name="numpy"
+                f"engine='numpy' needs numpy: {install_hint('numpy')}", name="numpy"
             )
         return True
     if engine == "auto":

@@ -19,6 +19,7 @@ from dateutil.parser import isoparse
 
 from .._explain import Explanation
 from .._export import export_csv, export_jsonl
+from .._extras import install_hint
 from .._html._usage import render_usage_html
 from .._labels import Labels
 from .._loading import load_directory
@@ -381,9 +382,7 @@ def _engine(url: str) -> Engine:
     try:
         import sqlalchemy
     except ImportError:
-        raise _UsageError(
-            '--snapshots needs the sql extra: pip install "matchusage[sql]"'
-        ) from None
+        raise _UsageError(f"--snapshots needs the sql extra: {install_hint('sql')}") from None
     try:
         return sqlalchemy.create_engine(url)
     except (sqlalchemy.exc.ArgumentError, ImportError) as error:

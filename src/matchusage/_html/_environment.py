@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .._extras import install_hint
 from .._text import printable
 from ..exceptions import InvalidRecordError
 
@@ -47,7 +48,7 @@ def environment() -> jinja2.Environment:
     try:
         import jinja2
     except ImportError as error:  # pragma: no cover - exercised without the extra only
-        raise ImportError('HTML pages need Jinja2: pip install "matchusage[html]"') from error
+        raise ImportError(f"HTML pages need Jinja2: {install_hint('html')}") from error
     return jinja2.Environment(
         loader=jinja2.PackageLoader("matchusage._html", "templates"),
         autoescape=True,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from .._extras import install_hint
 from .._text import printable
 from ..exceptions import InvalidRecordError
 from ._values import BillingDetails, DocumentKind, Invoice, InvoiceDocument
@@ -199,7 +200,7 @@ def _pdf(content: _Content, created: datetime) -> bytes:
         from fpdf import FPDF
     except ImportError as error:  # pragma: no cover - exercised without the extra only
         raise ImportError(
-            'PDF documents need fpdf2 and uharfbuzz: pip install "matchusage[pdf]"'
+            f"PDF documents need fpdf2 and uharfbuzz: {install_hint('pdf')}"
             " (or choose DocumentFormat.HTML or TEXT)"
         ) from error
     pdf = FPDF()
