@@ -169,3 +169,17 @@ def test_a_keyed_store_is_read_with_the_key_from_the_environment(
     lines = capsys.readouterr().err.splitlines()
     assert 3 == len(lines)
     assert "BILLING_KEY is not set" in lines[-1]
+
+
+def test_report_html_shows_what_was_billed(
+    snapshots: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "usage.html"
+    run("report", "--example", "--snapshots", snapshots, "--html", str(target))
+    assert f"report page written to {target}" in capsys.readouterr().err
+    page = target.read_text(encoding="utf-8")
+    report = expected_report(snapshots)
+    october = report.periods[-1]
+    assert f'<td class="num" data-figure="billed">{october.billed_count}</td>' in page
+    assert f'<span data-figure="removed">\u2212{len(MISTAKE)}</span> removed' in page
+    assert page.count('data-kind="billed"') == 3
