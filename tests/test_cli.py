@@ -250,7 +250,7 @@ def test_an_organization_file_that_is_not_utf8_is_one_line(
 
     assert 2 == main(["report", "--data", str(tmp_path)], out=io.StringIO())
     (line,) = capsys.readouterr().err.splitlines()
-    assert "organization.json: 'encoding'" in line
+    assert "organization.json, line 1: 'encoding'" in line
 
 
 @given(st.integers(0, 1000), st.integers(1, 1000))

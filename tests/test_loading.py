@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import matchusage
 from matchusage import (
@@ -22,7 +26,9 @@ from matchusage import (
     load_programs,
     load_users,
 )
+from matchusage import _loading as loading
 from matchusage._cli._example import EXAMPLE_NOW, example_repository
+from matchusage._match_table import MatchTable
 from matchusage.exceptions import InvalidInputError, InvalidLineError, MatchUsageError
 
 UTC = timezone.utc
@@ -236,10 +242,10 @@ def test_an_oversized_csv_cell_is_an_input_error() -> None:
 
 def test_an_organization_file_that_is_not_utf8_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "organization.json"
-    path.write_bytes(b'{"id": "org", "name": "\xff"}')
+    path.write_bytes(b'{"id": "org",\n "name": "\xff"}')
     with pytest.raises(InvalidInputError) as info:
         load_organization(path)
-    assert [(None, "encoding", b"\xff")] == [(e.line, e.field, e.value) for e in info.value.errors]
+    assert [(2, "encoding", b"\xff")] == [(e.line, e.field, e.value) for e in info.value.errors]
 
 
 def test_unknown_suffix_needs_a_format() -> None:
@@ -357,3 +363,152 @@ def test_bundled_example_is_realistic() -> None:
     assert span > timedelta(days=600)
     assert all(m.started_at <= EXAMPLE_NOW for m in everything)
     assert isinstance(cycle, BillingCycle)
+
+
+# --- bad bytes, huge numbers, lines of settings and missing files -----------------------
+
+
+@pytest.mark.parametrize("name", ["matches.csv", "matches.jsonl"])
+def test_a_line_that_is_not_utf8_is_named_and_the_others_are_still_checked(
+    tmp_path: Path, name: str
+) -> None:
+    cells = [("m1", "ann", "2024-01-01T00:00Z"), ("m2", "b\xffb", "2024-01-01T00:00Z"),
+             ("m3", "cyd", "yesterday")]  # fmt: skip
+    rows = [
+        json.dumps({"id": i, "program_id": "p1", "participants": [u], "started_at": t})
+        for i, u, t in cells
+    ]
+    if name.endswith(".csv"):
+        rows = ["id,program_id,participants,started_at"] + [f"{i},p1,{u},{t}" for i, u, t in cells]
+    rows = [row.replace("\\u00ff", "\xff") for row in rows]  # the raw byte, not its escape
+    path = tmp_path / name
+    path.write_bytes("\n".join(rows).encode("latin-1") + b"\n")
+    offset = 1 if name.endswith(".csv") else 0
+    with pytest.raises(InvalidInputError) as info:
+        load_matches(path)
+    assert [(2 + offset, "encoding", b"\xff"), (3 + offset, "started_at", "yesterday")] == [
+        (e.line, e.field, e.value) for e in info.value.errors
+    ]
+
+
+def test_a_json_integer_too_long_to_convert_is_a_bad_line(tmp_path: Path) -> None:
+    huge = "9" * 5000
+    path = tmp_path / "matches.jsonl"
+    path.write_text(f'{{"id": {huge}}}\n')
+    with pytest.raises(InvalidInputError) as info:
+        load_matches(path)
+    assert [(1, "json")] == [(e.line, e.field) for e in info.value.errors]
+
+    settings = json.dumps(ORGANIZATION).replace('"every": 3', f'"every": {huge}')
+    with pytest.raises(InvalidInputError, match="4,300 digits"):
+        load_organization(stream(settings, "organization.json"))
+
+
+def test_organization_errors_name_the_line_of_the_setting() -> None:
+    settings = dict(ORGANIZATION, cycle={"anchor": "2024-01-15", "unit": "month", "every": 0})
+    text = json.dumps(settings, indent=2)  # the anchor is on line 6, every on line 8
+    with pytest.raises(InvalidInputError) as info:
+        load_organization(stream(text, "organization.json"))
+    lines = text.splitlines()
+    expected = [
+        ("anchor", 1 + next(n for n, t in enumerate(lines) if '"anchor"' in t)),
+        ("cycle.every", 1 + next(n for n, t in enumerate(lines) if '"every"' in t)),
+    ]
+    assert expected == [(e.field, e.line) for e in info.value.errors]
+    assert expected[0][1] > 1
+
+
+def test_a_missing_file_is_said_plainly(tmp_path: Path) -> None:
+    write_directory(tmp_path)
+    (tmp_path / "programs.csv").unlink()
+    with pytest.raises(InvalidInputError) as info:
+        load_directory(tmp_path)
+    message = str(info.value)
+    assert "no programs file (expected programs.csv, programs.jsonl or programs.ndjson)" in message
+    assert "got None" not in message
+
+
+def test_unknown_programs_are_named_even_when_the_programs_file_has_bad_lines(
+    tmp_path: Path,
+) -> None:
+    write_directory(
+        tmp_path, HEADER + "m1,p9,ann,2024-01-01T00:00Z,\nm2,p2,ann,2024-01-01T00:00Z,\n"
+    )
+    (tmp_path / "programs.csv").write_text("id,name\np1,One\np2,Two\np1,Again\n")
+    with pytest.raises(InvalidInputError) as info:
+        load_directory(tmp_path)
+    assert [("programs.csv", 4, "id"), ("matches.csv", 2, "program_id")] == [
+        (Path(e.file).name, e.line, e.field) for e in info.value.errors
+    ]
+
+
+# --- the fast path (pyarrow) against the row-by-row loader ---------------------------------
+
+_CELLS = {
+    "id": st.sampled_from(["m1", "m2", " m3 ", "", "m1"]),
+    "program_id": st.sampled_from(["p1", "p2", " p1", "p9", ""]),
+    "participants": st.lists(
+        st.sampled_from(["ann", "bob:mentor", " cyd : mentee ", "dan:other", "eve:", "ann",
+                         "x:boss", " ", "f:g:h", "u\u3000"]),
+        max_size=4,
+    ).map(";".join),
+    "started_at": st.sampled_from([
+        "2024-01-10T09:00:00+01:00", "2024-01-10T09:00:00.5Z", "2024-02-29T23:59:59.123456-05:30",
+        "2023-02-29T00:00:00Z", "2024-01-10T09:00:00", "2024-01-10 09:00:00+01:00",
+        " 2024-03-01T00:00:00+00:00", "2024-03-31T02:30:00+02:00", "2024-01-10T24:00:00Z",
+        "20240110T090000Z", "2024-01-10T09:00:00-00:00", "yesterday",
+    ]),
+    "ended_at": st.sampled_from(["", "2024-06-01T00:00:00Z", "2024-01-01T00:00:00+14:00",
+                                 "2030-12-31T23:59:59.999999+01:00", " "]),
+}  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.fixed_dictionaries(_CELLS), min_size=1, max_size=6),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_fast_path_loads_what_the_row_by_row_loader_loads(
+    rows: list[dict[str, str]], with_end: bool, check_programs: bool
+) -> None:
+    """Same matches (same instants, offsets and roles) or the same errors, whichever path."""
+    columns = ["id", "program_id", "participants", "started_at"] + (["ended_at"] * with_end)
+    text = ",".join(columns) + "\n"
+    for n, row in enumerate(rows):
+        # Mostly distinct ids, so that most files are good.
+        cells = dict(row, id=row["id"] or "") if n % 3 == 0 else dict(row, id=f"r{n}")
+        text += ",".join(cells[column] for column in columns) + "\n"
+    known = ["p1", "p2"] if check_programs else None
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "matches.csv"
+        path.write_text(text, encoding="utf-8")
+        fast = _outcome(lambda: load_matches(path, program_ids=known))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(loading, "fast_loading_available", lambda: False)
+            slow = _outcome(lambda: load_matches(path, program_ids=known))
+    assert slow == fast
+
+
+def _outcome(load: Callable[[], list[Match]]) -> object:
+    try:
+        matches = load()
+    except InvalidInputError as error:
+        return str(error)
+    return [
+        (m, m.started_at.isoformat(), repr(m.started_at.tzinfo), repr(m.ended_at), dict(m.roles))
+        for m in matches
+    ]
+
+
+def test_the_fast_path_reads_a_large_file_as_columns(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "matches.csv"
+    rows = [
+        f"m{n},p{n % 3},u{n}:mentor;u{n + 1},2024-01-01T00:00:{n % 60:02d}Z," for n in range(500)
+    ]
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    assert isinstance(loading.read_matches(path), MatchTable)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loading, "fast_loading_available", lambda: False)
+        assert load_matches(path) == loading.read_matches(path)

@@ -25,13 +25,16 @@ from ._extras import install_hint
 from ._model import Match, Program
 from ._periods import BillingPeriod
 from ._sweep import check_periods, check_unique_ids
-from ._time import FOREVER
+from ._time import FOREVER, from_micros
 from .exceptions import InvalidColumnError, InvalidRecordError, UnknownRecordError
 
 Engine = Literal["auto", "numpy", "python"]
 """Which engine computes columnar results: ``"auto"`` uses numpy when it is installed."""
 
 Plan = dict[str, tuple[BillingPeriod, ...]]
+
+# A report on columns gives each match one 64-bit mask of its periods; more go the object way.
+MAX_SLOTS = 63
 """Each organization's periods, deduplicated, in the order given."""
 
 
@@ -69,6 +72,14 @@ class MatchColumns:
         user_ids: The labels of user codes, if *participant_user* holds codes.
         ongoing: Optional booleans, one per match: true for an ongoing match
             (its *end_us* is then ignored).
+        match_id: Optional: each match's id (non-empty, unique strings).
+            Needed, with *program*, by [`usage_report`][matchusage.usage_report]
+            and [`explain`][matchusage.explain] on columns.
+        program: Optional: each match's program id (or code into
+            *program_ids*).
+        program_ids: The labels of program codes, if *program* holds codes.
+        participant_role: Optional: each participant row's role
+            (``"mentor"``, ``"mentee"``, ``"other"``, or ``None``/``""`` for none).
     """
 
     ONGOING: ClassVar[int] = FOREVER
@@ -82,12 +93,16 @@ class MatchColumns:
     organization_ids: Sequence[str] | None = None
     user_ids: Sequence[str] | None = None
     ongoing: Any = None
+    match_id: Any = None
+    program: Any = None
+    program_ids: Sequence[str] | None = None
+    participant_role: Any = None
 
     @classmethod
     def from_matches(
         cls, matches: Iterable[Match], programs: Iterable[Program] | Mapping[str, str]
     ) -> MatchColumns:
-        """Columns (Python lists) holding the same facts as *matches*.
+        """Columns (Python lists) holding the same facts as *matches*, ids, programs and roles too.
 
         Args:
             matches: The matches.
@@ -102,17 +117,23 @@ class MatchColumns:
         organization_of = organizations_of_programs(programs)
         matches = list(matches)
         check_unique_ids(matches)
-        starts, ends, organizations = [], [], []
+        starts, ends, organizations, ids, program_of = [], [], [], [], []
         rows: list[int] = []
         users: list[str] = []
+        roles: list[str | None] = []
         for row, match in enumerate(matches):
             starts.append(match._start_us)
             ends.append(match._end_us)
             organizations.append(organization_of_match(match, organization_of))
-            people = sorted(match.participants)
+            ids.append(match.id)
+            program_of.append(match.program_id)
+            people = sorted(match._people)
             users.extend(people)
             rows.extend([row] * len(people))
-        return cls(starts, ends, organizations, rows, users)
+            given = match.roles
+            roles.extend(given[user].value if user in given else None for user in people)
+        return cls(starts, ends, organizations, rows, users, match_id=ids, program=program_of,
+                   participant_role=roles)  # fmt: skip
 
 
 def organizations_of_programs(programs: Iterable[Program] | Mapping[str, str]) -> dict[str, str]:
@@ -370,6 +391,52 @@ def python_engine(columns: MatchColumns, plan: Plan, ids: bool) -> dict[str, lis
         for slot in _slots(mask):
             counts[org][slot] += 1
     return dict(counts)
+
+
+def matches_of_columns(columns: MatchColumns) -> list[Match]:
+    """The matches the columns hold (for the pure-Python path of reports on columns)."""
+    if columns.match_id is None or columns.program is None:
+        missing = "match_id" if columns.match_id is None else "program"
+        raise InvalidColumnError(missing, None, None, "match ids and programs (for a report)")
+    start = _ints(columns.start_us, "start_us")
+    end = _ints(columns.end_us, "end_us")
+    program = _labels(columns.program, columns.program_ids, "program")
+    ids = as_list(columns.match_id)
+    ongoing = None if columns.ongoing is None else as_list(columns.ongoing)
+    check_match_lengths(start, end, program, ongoing)
+    check_length("match_id", len(ids), len(start), "match")
+    if ongoing is not None:
+        end = [FOREVER if flag is True else e for flag, e in zip(ongoing, end, strict=True)]
+    match_of = _ints(columns.participant_match, "participant_match")
+    user = _labels(columns.participant_user, columns.user_ids, "participant_user")
+    check_length("participant_user", len(user), len(match_of), "participant_match row")
+    roles = None if columns.participant_role is None else as_list(columns.participant_role)
+    people: list[list[str]] = [[] for _ in start]
+    given: list[dict[str, str]] = [{} for _ in start]
+    for row, (match, person) in enumerate(zip(match_of, user, strict=True)):
+        if not 0 <= match < len(start):
+            raise InvalidColumnError(
+                "participant_match", row, match, f"a match row in 0..{len(start) - 1}"
+            )
+        people[match].append(person)
+        if roles is not None and roles[row]:
+            given[match][person] = roles[row]
+    found = []
+    for row, match_id in enumerate(ids):
+        if end[row] < start[row]:
+            expected = f"at or after start_us ({start[row]})"
+            raise InvalidColumnError("end_us", row, end[row], expected)
+        try:
+            begun = from_micros(start[row])
+            ended = None if end[row] >= FOREVER else from_micros(end[row])
+            found.append(Match(match_id, program[row], people[row], begun, ended,
+                               roles=given[row]))  # fmt: skip
+        except (OverflowError, InvalidRecordError) as error:
+            field = getattr(error, "field", "start_us")
+            raise InvalidColumnError(
+                field, row, getattr(error, "value", None), "a valid match"
+            ) from None
+    return found
 
 
 def _slots(mask: int) -> Iterable[int]:

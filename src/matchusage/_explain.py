@@ -7,9 +7,10 @@ from datetime import datetime
 
 import attrs
 
+from ._columnar import MatchColumns, _use_numpy, matches_of_columns
 from ._model import Match
 from ._periods import BillingPeriod
-from ._sweep import Sweep
+from ._sweep import Evidence, check_periods
 from ._usage import Matches, sweep
 from .exceptions import InvalidRecordError
 
@@ -105,7 +106,7 @@ class Explanation:
         return max(ends)
 
 
-def explanation(found: Sweep, user_id: str, period: BillingPeriod) -> Explanation:
+def explanation(found: Evidence, user_id: str, period: BillingPeriod) -> Explanation:
     """The [`Explanation`][matchusage.Explanation] of *user_id* in *period* from a sweep.
 
     *period* must be one of the sweep's periods.
@@ -127,14 +128,15 @@ def explanation(found: Sweep, user_id: str, period: BillingPeriod) -> Explanatio
     return Explanation(user_id, period, tuple(overlaps))
 
 
-def explain(matches: Matches, user_id: str, period: BillingPeriod) -> Explanation:
+def explain(matches: Matches | MatchColumns, user_id: str, period: BillingPeriod) -> Explanation:
     """Why *user_id* is (or is not) active in *period*: the matches that make them so.
 
     Uses the same sweep as [`active_users`][matchusage.active_users], so a user
     is active exactly when the explanation is non-empty.
 
     Args:
-        matches: The matches to consider (or a [`MatchSource`][matchusage.protocols.MatchSource]).
+        matches: The matches to consider (or a [`MatchSource`][matchusage.protocols.MatchSource]),
+            or [`MatchColumns`][matchusage.MatchColumns] with match ids and programs.
         user_id: The user to explain.
         period: The billing period.
 
@@ -148,4 +150,11 @@ def explain(matches: Matches, user_id: str, period: BillingPeriod) -> Explanatio
     """
     if not isinstance(user_id, str) or not user_id:
         raise InvalidRecordError("explain", "user_id", user_id, "a non-empty string")
+    if isinstance(matches, MatchColumns):
+        if _use_numpy("auto"):
+            from ._columnar_report import ColumnEvidence, ReportColumns
+
+            check_periods([period])
+            return explanation(ColumnEvidence(ReportColumns(matches), [period]), user_id, period)
+        matches = matches_of_columns(matches)
     return explanation(sweep(matches, [period]), user_id, period)

@@ -9,16 +9,21 @@ ever half-loaded. The formats are documented in ``docs/input-format.md``.
 from __future__ import annotations
 
 import csv
+import importlib.util
+import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TypeVar, Union
 
+import attrs
 from dateutil.parser import isoparse
 
+from ._match_table import MatchTable
 from ._model import Match, Organization, Program, Role, User
 from ._periods import BillingCycle, CycleUnit
 from ._time import is_aware, time_zone
@@ -38,6 +43,10 @@ T = TypeVar("T")
 _FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _ROLES = ", ".join(repr(role.value) for role in Role)
 _INSTANT = "an ISO 8601 instant with a UTC offset, e.g. '2024-03-01T09:00:00+01:00'"
+_JSON_LINE = "one JSON object per line (integers of at most 4,300 digits)"
+_BOM = b"\xef\xbb\xbf"
+# Bytes that are not UTF-8, as decoded with errors="surrogateescape".
+_UNDECODABLE = re.compile("[\udc80-\udcff]+")
 
 
 class _Bad(Exception):
@@ -68,47 +77,71 @@ class _File:
     def fail(self, line: int | None, field: str, value: object, expected: str) -> None:
         self.errors.append(InvalidLineError(self.name, line, field, value, expected))
 
-    def _open(self) -> IO[str]:
+    def _bytes(self) -> bytes | None:
+        """The file's bytes (without a byte order mark), or None for a text stream."""
         source = self.source
         if hasattr(source, "read"):
-            return source  # type: ignore[return-value]  # an open text stream
-        # utf-8-sig: spreadsheets often write a byte order mark.
+            return None
         if isinstance(source, (str, os.PathLike)):
-            return Path(source).open("r", encoding="utf-8-sig", newline="")
-        return source.open("r", encoding="utf-8-sig")
+            data = Path(source).read_bytes()
+        else:
+            data = source.read_bytes()
+        # Spreadsheets often write a byte order mark.
+        return data.removeprefix(_BOM)
+
+    def _text(self) -> str:
+        """The whole file as text; bytes that are not UTF-8 are kept as lone surrogates."""
+        data = self._bytes()
+        if data is not None:
+            return data.decode("utf-8", "surrogateescape")
+        try:
+            return self.source.read()  # type: ignore[union-attr]  # a text stream
+        except UnicodeDecodeError as error:  # the stream's own decoding: no line to name
+            self.fail(None, "encoding", error.object[error.start : error.end], "UTF-8 text")
+            return ""
 
     def read(self) -> str | None:
         """The whole file as text, or None (a recorded problem) if it is not UTF-8."""
-        stream = self._open()
-        try:
-            return stream.read()
-        except UnicodeDecodeError as error:
-            self._undecodable(error)
-            return None
-        finally:
-            if stream is not self.source:
-                stream.close()
+        text = self._text()
+        bad = _UNDECODABLE.search(text)
+        if bad is None:
+            return text
+        self._undecodable(text.count("\n", 0, bad.start()) + 1, bad.group())
+        return None
 
-    def _undecodable(self, error: UnicodeDecodeError) -> None:
-        self.fail(None, "encoding", error.object[error.start : error.end], "UTF-8 text")
+    def _undecodable(self, line: int | None, text: str) -> None:
+        raw = text.encode("utf-8", "surrogateescape")
+        self.fail(line, "encoding", raw, "UTF-8 text")
+
+    def _decodable(self, line: int, cells: Iterable[str]) -> bool:
+        """Whether every cell is UTF-8 text; if not, the line is recorded as bad."""
+        for cell in cells:
+            bad = _UNDECODABLE.search(cell)
+            if bad is not None:
+                self._undecodable(line, bad.group())
+                return False
+        return True
 
     def records(
         self, required: tuple[str, ...], optional: tuple[str, ...]
     ) -> Iterator[tuple[int, Mapping[str, object]]]:
-        """Yield ``(line number, record)`` for each record, checking the columns."""
+        """Yield ``(line number, record)`` for each record, checking the columns.
+
+        A line with bytes that are not UTF-8 is reported (with its line) and
+        skipped; the other lines are still read.
+        """
         if self.errors:
             return
-        stream = self._open()
-        try:
-            if self.format == "csv":
-                yield from self._csv(stream, required, optional)
-            else:
-                yield from self._jsonl(stream, required, optional)
-        except UnicodeDecodeError as error:
-            self._undecodable(error)
-        finally:
-            if stream is not self.source:
-                stream.close()
+        text = self._text()
+        if self.errors:
+            return
+        # newline="": line ends are read as written, like open(newline="") does.
+        stream = io.StringIO(text, newline="")
+        check = _UNDECODABLE.search(text) is not None
+        if self.format == "csv":
+            yield from self._csv(stream, required, optional, check)
+        else:
+            yield from self._jsonl(stream, required, optional, check)
 
     def _columns(
         self, line: int, keys: Iterable[str], required: tuple[str, ...], optional: tuple[str, ...]
@@ -123,13 +156,15 @@ class _File:
         return not missing and not unknown
 
     def _csv(
-        self, stream: IO[str], required: tuple[str, ...], optional: tuple[str, ...]
+        self, stream: IO[str], required: tuple[str, ...], optional: tuple[str, ...], check: bool
     ) -> Iterator[tuple[int, Mapping[str, object]]]:
         reader = csv.reader(stream)
         try:
             header = next(reader, None)
             if header is None:
                 self.fail(None, "header", "", f"a header line: {','.join(required + optional)}")
+                return
+            if check and not self._decodable(1, header):
                 return
             header = [column.strip() for column in header]
             if not self._columns(1, header, required, optional):
@@ -139,6 +174,8 @@ class _File:
                 line, end = end + 1, reader.line_num
                 if not row or row == [""]:
                     continue
+                if check and not self._decodable(line, row):
+                    continue
                 if len(row) != len(header):
                     self.fail(line, "columns", row, f"{len(header)} cells, like the header")
                     continue
@@ -147,15 +184,15 @@ class _File:
             self.fail(reader.line_num or None, "csv", str(error), "well-formed CSV")
 
     def _jsonl(
-        self, stream: IO[str], required: tuple[str, ...], optional: tuple[str, ...]
+        self, stream: IO[str], required: tuple[str, ...], optional: tuple[str, ...], check: bool
     ) -> Iterator[tuple[int, Mapping[str, object]]]:
         for line, text in enumerate(stream, start=1):
-            if not text.strip():
+            if not text.strip() or (check and not self._decodable(line, [text])):
                 continue
             try:
                 record = json.loads(text)
-            except json.JSONDecodeError:
-                self.fail(line, "json", text.strip(), "one JSON object per line")
+            except ValueError:  # malformed, or an integer too long to convert
+                self.fail(line, "json", text.strip(), _JSON_LINE)
                 continue
             if not isinstance(record, dict):
                 self.fail(line, "json", record, "a JSON object")
@@ -163,7 +200,7 @@ class _File:
                 yield line, record
 
     def get(
-        self, line: int, record: Mapping[str, object], key: str, parse: Callable[[object], T]
+        self, line: int | None, record: Mapping[str, object], key: str, parse: Callable[[object], T]
     ) -> T | None:
         """Parse one field, recording a problem (and returning None) if it is bad."""
         try:
@@ -206,6 +243,13 @@ def _instant(value: object) -> datetime:
     if not is_aware(parsed):
         raise _Bad(value, _INSTANT + " (this one has no offset)")
     return parsed
+
+
+def _instant_or_none(value: str) -> datetime | None:
+    try:
+        return _instant(value)
+    except _Bad:
+        return None
 
 
 def _optional_instant(value: object) -> datetime | None:
@@ -345,8 +389,45 @@ def load_matches(
             timestamp, an end before the start, an unknown program, a repeated
             match id, no participants, an unknown role (all of them are named).
     """
+    found = read_matches(source, program_ids=program_ids, format=format)
+    return found.matches() if isinstance(found, MatchTable) else found
+
+
+def read_matches(
+    source: Source, *, program_ids: Iterable[str] | None = None, format: str | None = None
+) -> MatchTable | list[Match]:
+    """The matches of a file: as columns when the fast path read it, else as objects.
+
+    The fast path (pyarrow and numpy installed, a CSV file) checks whole
+    columns; when it cannot vouch for every line, the row-by-row loader reads
+    the file and names every bad line.
+    """
     file = _File(source, format)
     known = None if program_ids is None else frozenset(program_ids)
+    if file.format == "csv" and not file.errors and fast_loading_available():
+        from ._arrow_loading import read_csv_matches
+
+        data = file._bytes()
+        table = None if data is None else read_csv_matches(data, known, _instant_or_none)
+        if table is not None:
+            return table
+    return _match_objects(file, known)
+
+
+def fast_loading_available() -> bool:
+    """Whether the loaders' fast path can run (pyarrow and numpy are installed)."""
+    return all(_installed(name) for name in ("numpy", "pyarrow"))
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ValueError:  # sys.modules[name] is None: the module was blocked
+        return False
+
+
+def _match_objects(file: _File, known: frozenset[str] | None) -> list[Match]:
+    """The row-by-row loader: every line checked and every bad one named."""
     matches: list[Match] = []
     seen: dict[str, int] = {}
     columns = ("id", "program_id", "participants", "started_at")
@@ -403,29 +484,36 @@ def load_organization(source: Source) -> Organization:
     except json.JSONDecodeError as error:
         file.fail(error.lineno, "json", error.msg, "one JSON object")
         raise InvalidInputError(file.errors) from None
+    except ValueError:  # an integer too long to convert
+        file.fail(
+            None, "json", text.strip()[:80], "one JSON object (integers of at most 4,300 digits)"
+        )
+        raise InvalidInputError(file.errors) from None
     if not isinstance(settings, dict):
         file.fail(1, "json", settings, "one JSON object")
         raise InvalidInputError(file.errors)
+    lines = _KeyLines(text)
     file._columns(1, settings, ("id", "name", "timezone", "cycle"), ())
     cycle = settings.get("cycle")
     if not isinstance(cycle, dict):
-        file.fail(None, "cycle", cycle, "an object with anchor, unit and every")
+        file.fail(lines.of("cycle"), "cycle", cycle, "an object with anchor, unit and every")
         cycle = {}
-    org_id = file.get(1, settings, "id", _id)
-    name = file.get(1, settings, "name", _text)
+    org_id = file.get(lines.of("id"), settings, "id", _id)
+    name = file.get(lines.of("name"), settings, "name", _text)
     zone_name = settings.get("timezone")
     try:
         zone = time_zone(zone_name, "organization", "timezone")
     except InvalidRecordError:
-        file.fail(None, "timezone", zone_name, "an IANA time zone name, e.g. 'Europe/Paris'")
+        expected = "an IANA time zone name, e.g. 'Europe/Paris'"
+        file.fail(lines.of("timezone"), "timezone", zone_name, expected)
         zone = None
-    anchor = file.get(1, cycle, "anchor", _instant)
+    anchor = file.get(lines.of("anchor", within="cycle"), cycle, "anchor", _instant)
     unit = cycle.get("unit", "month")
     if unit not in ("month", "week"):
-        file.fail(None, "cycle.unit", unit, "'month' or 'week'")
+        file.fail(lines.of("unit", within="cycle"), "cycle.unit", unit, "'month' or 'week'")
     every = cycle.get("every", 1)
     if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-        file.fail(None, "cycle.every", every, "a positive integer")
+        file.fail(lines.of("every", within="cycle"), "cycle.every", every, "a positive integer")
     file.done([])
     # No problem in the file, so every setting parsed.
     assert org_id is not None
@@ -435,6 +523,33 @@ def load_organization(source: Source) -> Organization:
     assert isinstance(zone_name, str)
     cycle_value = BillingCycle(anchor.astimezone(zone), CycleUnit(unit), every)
     return Organization(org_id, name, zone_name, cycle_value)
+
+
+class _KeyLines:
+    """The line of a key of a JSON object in its text, to name it in errors."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _position(self, key: str, start: int) -> int | None:
+        # The last occurrence wins, as in json.loads.
+        found = None
+        for hit in re.finditer(re.escape(json.dumps(key)) + r"\s*:", self.text[start:]):
+            found = start + hit.start()
+        return found
+
+    def of(self, key: str, *, within: str | None = None) -> int | None:
+        """The line of *key* (of the object under key *within*), or None if not found."""
+        start = 0
+        if within is not None:
+            outer = self._position(within, 0)
+            if outer is None:
+                return None
+            start = outer
+        position = self._position(key, start)
+        if position is None:
+            return None if within is None else self.text.count("\n", 0, start) + 1
+        return self.text.count("\n", 0, position) + 1
 
 
 def _find(directory: Traversable, stem: str) -> Traversable | None:
@@ -449,31 +564,36 @@ def _find(directory: Traversable, stem: str) -> Traversable | None:
     return found[0] if found else None
 
 
+class _MissingFile(InvalidLineError):
+    """A data directory lacks a file it needs."""
+
+    def __init__(self, directory: str, stem: str, names: str) -> None:
+        super().__init__(directory, None, stem, None, names)
+        # Said plainly: there is no value to show.
+        Exception.__init__(self, f"{directory}: no {stem} file (expected {names})")
+
+
 def _require(directory: Traversable, stem: str) -> Traversable:
     """Like `_find`, but the file must exist."""
     found = _find(directory, stem)
     if found is None:
-        raise InvalidInputError(
-            [InvalidLineError(str(directory), None, stem, None, f"a file {stem}.csv or .jsonl")]
-        )
+        names = f"{stem}.csv, {stem}.jsonl or {stem}.ndjson"
+        raise InvalidInputError([_MissingFile(str(directory), stem, names)])
     return found
 
 
-def load_directory(directory: str | os.PathLike[str] | Traversable) -> InMemoryRepository:
-    """Load one organization's data from a directory into a repository.
+@attrs.frozen
+class DirectoryData:
+    """What a data directory holds: one organization, its programs, users and matches."""
 
-    The directory holds ``organization.json``, ``programs.csv`` (or ``.jsonl``),
-    ``matches.csv`` (or ``.jsonl``) and optionally ``users.csv`` (or ``.jsonl``).
-    Every file is checked; the bad lines of all of them are reported together
-    and nothing is loaded.
+    organization: Organization
+    programs: list[Program]
+    users: list[User]
+    matches: MatchTable | list[Match]
 
-    Returns:
-        An [`InMemoryRepository`][matchusage.memory.InMemoryRepository] with the
-        one organization, its programs, users and matches.
 
-    Raises:
-        matchusage.exceptions.InvalidInputError: A missing file or bad lines.
-    """
+def read_directory(directory: str | os.PathLike[str] | Traversable) -> DirectoryData:
+    """Read and check every file of a data directory (see `load_directory`)."""
     root: Traversable = Path(directory) if isinstance(directory, (str, os.PathLike)) else directory
     if not root.is_dir():
         raise InvalidInputError(
@@ -481,9 +601,7 @@ def load_directory(directory: str | os.PathLike[str] | Traversable) -> InMemoryR
         )
     organization_file = root / "organization.json"
     if not organization_file.is_file():
-        raise InvalidInputError(
-            [InvalidLineError(str(root), None, "organization", None, "a file organization.json")]
-        )
+        raise InvalidInputError([_MissingFile(str(root), "organization", "organization.json")])
     programs_file = _require(root, "programs")
     matches_file = _require(root, "matches")
     users_file = _find(root, "users")
@@ -499,15 +617,60 @@ def load_directory(directory: str | os.PathLike[str] | Traversable) -> InMemoryR
     organization = attempt(lambda: load_organization(organization_file))
     org_id = organization.id if organization is not None else "?"
     programs = attempt(lambda: load_programs(programs_file, org_id))
-    known = None if programs is None else [program.id for program in programs]
+    known = _program_ids(programs_file) if programs is None else [p.id for p in programs]
     users = [] if users_file is None else attempt(lambda: load_users(users_file))
-    matches = attempt(lambda: load_matches(matches_file, program_ids=known))
+    matches = attempt(lambda: read_matches(matches_file, program_ids=known))
     if errors:
         raise InvalidInputError(errors)
     assert organization is not None
     assert programs is not None
     assert matches is not None
     assert users is not None
+    return DirectoryData(organization, programs, users, matches)
+
+
+def _program_ids(source: Source) -> list[str] | None:
+    """The ids on the lines of a programs file with bad lines, to check matches against.
+
+    ``None`` (no check) when the file as a whole cannot be read (bad header,
+    not UTF-8): its ids are unknown, and every match would be named.
+    """
+    file = _File(source, None)
+    found = []
+    for line, record in file.records(("id",), ("name",)):
+        program_id = file.get(line, record, "id", _id)
+        if program_id is not None:
+            found.append(program_id)
+    if any(error.line is None or error.field in ("columns", "encoding", "csv")
+           for error in file.errors):  # fmt: skip
+        return None
+    return found
+
+
+def load_directory(directory: str | os.PathLike[str] | Traversable) -> InMemoryRepository:
+    """Load one organization's data from a directory into a repository.
+
+    The directory holds ``organization.json``, ``programs.csv`` (or ``.jsonl``),
+    ``matches.csv`` (or ``.jsonl``) and optionally ``users.csv`` (or ``.jsonl``).
+    Every file is checked; the bad lines of all of them are reported together
+    and nothing is loaded.
+
+    ```python
+    repository = load_directory("data/acme")
+    organization = repository.organizations()[0]
+    report = usage_report(OrganizationMatches(repository, organization.id),
+                          organization.cycle, now=now)
+    ```
+
+    Returns:
+        An [`InMemoryRepository`][matchusage.memory.InMemoryRepository] with the
+        one organization, its programs, users and matches.
+
+    Raises:
+        matchusage.exceptions.InvalidInputError: A missing file or bad lines.
+    """
+    data = read_directory(directory)
+    matches = data.matches.matches() if isinstance(data.matches, MatchTable) else data.matches
     repository = InMemoryRepository()
-    repository.add(organization, *programs, *users, *matches)
+    repository.add(data.organization, *data.programs, *data.users, *matches)
     return repository

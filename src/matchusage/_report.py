@@ -12,11 +12,12 @@ from types import MappingProxyType
 
 import attrs
 
+from ._columnar import MAX_SLOTS, MatchColumns, _use_numpy, matches_of_columns
 from ._explain import Explanation, explanation
 from ._model import Match
 from ._periods import BillingCycle, BillingPeriod
 from ._source import OrganizationMatches
-from ._sweep import Sweep
+from ._sweep import Evidence, Sweep
 from ._time import require_aware
 from ._usage import Matches, sweep
 from .billing._close import Adjustment, changes, snapshot_of
@@ -44,6 +45,38 @@ class BillingState(str, enum.Enum):
     """The snapshot store has no snapshot of the period: it was not billed yet."""
     BILLED = "billed"
     """The period was closed: its snapshot holds the users that were billed."""
+
+
+class MatchesByProgram(Mapping[str, tuple[Match, ...]]):
+    """Matches per program (programs sorted, matches by id), made when a program is read.
+
+    A report on columns holds its current matches this way: counting them
+    needs no `Match` objects.
+    """
+
+    def __init__(self, rows: Mapping[str, Sequence[int]], make: Callable[[int], Match]) -> None:
+        self._rows = {key: rows[key] for key in sorted(rows)}
+        self._make = make
+        self._made: dict[str, tuple[Match, ...]] = {}
+        self.sizes: Mapping[str, int] = MappingProxyType(
+            {key: len(found) for key, found in self._rows.items()}
+        )
+
+    def __getitem__(self, key: str) -> tuple[Match, ...]:
+        made = self._made.get(key)
+        if made is None:
+            found = [self._make(row) for row in self._rows[key]]
+            made = self._made[key] = tuple(sorted(found, key=_match_id))
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 @attrs.frozen
@@ -165,11 +198,18 @@ class CurrentUsage:
     current_matches: Mapping[str, tuple[Match, ...]] = attrs.field(hash=False)
 
     @property
+    def current_match_counts(self) -> Mapping[str, int]:
+        """For each program with a current match, how many matches are current."""
+        if isinstance(self.current_matches, MatchesByProgram):
+            return self.current_matches.sizes
+        return MappingProxyType({key: len(found) for key, found in self.current_matches.items()})
+
+    @property
     def current_users_by_program(self) -> Mapping[str, frozenset[str]]:
         """For each program with a current match, the users in its current matches."""
         return MappingProxyType(
             {
-                program: frozenset().union(*(m.participants for m in matches))
+                program: frozenset().union(*(m._people for m in matches))
                 for program, matches in self.current_matches.items()
             }
         )
@@ -197,7 +237,7 @@ class UsageReport:
     periods: tuple[PeriodUsage, ...]
     current: CurrentUsage
     billing_checked: bool = attrs.field(default=False, kw_only=True)
-    _sweep: Sweep = attrs.field(eq=False, repr=False, alias="sweep")
+    _sweep: Evidence = attrs.field(eq=False, repr=False, alias="sweep")
     _so_far: BillingPeriod = attrs.field(eq=False, repr=False, alias="so_far")
 
     def usage(self, period: BillingPeriod) -> PeriodUsage:
@@ -238,7 +278,7 @@ class UsageReport:
 
 
 def usage_report(
-    matches: Matches,
+    matches: Matches | MatchColumns,
     cycle: BillingCycle,
     *,
     now: datetime,
@@ -269,7 +309,11 @@ def usage_report(
 
     Args:
         matches: The matches to consider (or a [`MatchSource`][matchusage.protocols.MatchSource],
-            such as [`OrganizationMatches`][matchusage.OrganizationMatches]).
+            such as [`OrganizationMatches`][matchusage.OrganizationMatches]), or
+            [`MatchColumns`][matchusage.MatchColumns] with match ids and programs:
+            then the figures are computed on the columns (numpy), with identical
+            results, and `Match` objects are made only for the matches the report
+            hands out (current matches, explanations, exports).
         cycle: The organization's billing cycle.
         now: The instant of the report, timezone-aware; periods ending at or
             before it are closed.
@@ -300,8 +344,36 @@ def usage_report(
     current = cycle.period_containing(now)
     so_far = BillingPeriod(current.start, now + _INSTANT)
     instant = BillingPeriod(now, now + _INSTANT)
-    found = sweep(matches, [*closed, so_far, instant])
+    spans = [*closed, so_far, instant]
+    found: Evidence
+    if isinstance(matches, MatchColumns) and _use_numpy("auto") and len(spans) <= MAX_SLOTS:
+        usages, open_usage, found = _columnar_figures(matches, cycle, now, spans)
+    else:
+        if isinstance(matches, MatchColumns):
+            matches = matches_of_columns(matches)
+        usages, open_usage, found = _object_figures(matches, now, current, spans)
+    if billed is not None:
+        usages = _with_billing(usages, found, *billed, now)
+    return UsageReport(
+        cycle,
+        now,
+        tuple(usages),
+        open_usage,
+        billing_checked=billed is not None,
+        sweep=found,
+        so_far=so_far,
+    )
 
+
+_Figures = tuple[list["PeriodUsage"], "CurrentUsage", Evidence]
+
+
+def _object_figures(
+    matches: Matches, now: datetime, current: BillingPeriod, spans: list[BillingPeriod]
+) -> _Figures:
+    """The figures of a report from one sweep of the matches over *spans*."""
+    *closed, so_far, instant = spans
+    found = sweep(matches, spans)
     usages = []
     previous = found.users(closed[0])
     programs = _programs(found, closed[1:])
@@ -318,8 +390,6 @@ def usage_report(
             )
         )
         previous = users
-    if billed is not None:
-        usages = _with_billing(usages, found, *billed, now)
 
     now_matches: dict[str, list[Match]] = defaultdict(list)
     for match in found.matches(instant):
@@ -333,18 +403,10 @@ def usage_report(
             {key: tuple(now_matches[key]) for key in sorted(now_matches)}
         ),
     )
-    return UsageReport(
-        cycle,
-        now,
-        tuple(usages),
-        open_usage,
-        billing_checked=billed is not None,
-        sweep=found,
-        so_far=so_far,
-    )
+    return usages, open_usage, found
 
 
-def _billed_organization(matches: Matches, organization_id: str | None) -> str:
+def _billed_organization(matches: Matches | MatchColumns, organization_id: str | None) -> str:
     """The organization whose snapshots the report compares with (checked)."""
     record = "usage_report"
     if isinstance(matches, OrganizationMatches):
@@ -370,7 +432,7 @@ def _billed_organization(matches: Matches, organization_id: str | None) -> str:
 
 def _with_billing(
     usages: list[PeriodUsage],
-    found: Sweep,
+    found: Evidence,
     snapshots: SnapshotStore,
     organization_id: str,
     now: datetime,
@@ -403,6 +465,43 @@ def _with_billing(
     return billed
 
 
+def _columnar_figures(
+    columns: MatchColumns, cycle: BillingCycle, now: datetime, spans: list[BillingPeriod]
+) -> _Figures:
+    """The same figures on columns, computed on whole arrays."""
+    from ._columnar_report import ColumnEvidence, ReportColumns, ReportFigures
+
+    closed = spans[:-2]
+    evidence = ColumnEvidence(ReportColumns(columns), spans)
+    figures = ReportFigures(evidence)
+    slots = range(1, len(closed))
+    usages = []
+    previous = figures.users(0)
+    for slot, by_program, attributed in zip(
+        slots, figures.by_program(slots), figures.attributed(slots), strict=True
+    ):
+        users = figures.users(slot)
+        usages.append(
+            PeriodUsage(
+                period=closed[slot],
+                users=users,
+                by_program=by_program,
+                attributed=attributed,
+                new=users - previous,
+                dropped=previous - users,
+            )
+        )
+        previous = users
+    open_usage = CurrentUsage(
+        period=cycle.period_containing(now),
+        at=now,
+        users_so_far=figures.users(len(closed)),
+        current_users=figures.users(len(closed) + 1),
+        current_matches=figures.current_matches(len(closed) + 1),
+    )
+    return usages, open_usage, evidence
+
+
 def _programs(found: Sweep, periods: Sequence[BillingPeriod]) -> list[_Programs]:
     """Per-program users of each period, and the attribution of each user to one program.
 
@@ -416,9 +515,9 @@ def _programs(found: Sweep, periods: Sequence[BillingPeriod]) -> list[_Programs]
     claims: list[Match] = []
     targets_of: dict[str, list[tuple[set[str], dict[str, set[str]]]]] = {}
     for hit, bucket in found.groups(periods):
-        in_group: dict[str, list[frozenset[str]]] = defaultdict(list)
+        in_group: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for match in bucket:
-            in_group[match.program_id].append(match.participants)
+            in_group[match.program_id].append(match._people)
         for program, people in in_group.items():
             users = frozenset().union(*people)
             for index in hit:
@@ -432,10 +531,10 @@ def _programs(found: Sweep, periods: Sequence[BillingPeriod]) -> list[_Programs]
     claims.sort(key=_start_us)
     for match in claims:
         for claimed, share in targets_of[match.id]:
-            new = match.participants - claimed
+            new = [user for user in match._people if user not in claimed]
             if new:
-                claimed |= new
-                share[match.program_id] |= new
+                claimed.update(new)
+                share[match.program_id].update(new)
     return [
         (
             MappingProxyType({key: frozenset().union(*groups[key]) for key in sorted(groups)}),

@@ -15,12 +15,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, repeat
 from operator import attrgetter
+from typing import Protocol
 
 from ._model import Match
 from ._periods import BillingPeriod
 from .exceptions import DuplicateMatchError, InvalidPeriodError
 
-_participants = attrgetter("participants")
+_participants = attrgetter("_people")
 _match_id = attrgetter("id")
 _start_us = attrgetter("_start_us")
 
@@ -43,6 +44,18 @@ def check_periods(periods: Iterable[BillingPeriod]) -> tuple[BillingPeriod, ...]
         if not isinstance(period, BillingPeriod):
             raise InvalidPeriodError("periods", "period", period, "a BillingPeriod")
     return periods
+
+
+class Evidence(Protocol):
+    """What explanations and exports read: the matches behind each user's activity."""
+
+    def evidence(self, user_id: str, period: BillingPeriod) -> list[Match]:
+        """The matches of *user_id* overlapping *period*, by start then id."""
+
+    def evidence_by_period(
+        self, periods: Sequence[BillingPeriod]
+    ) -> Iterator[Iterator[tuple[str, list[Match]]]]:
+        """For each of *periods* in turn, its active users by id, each with their evidence."""
 
 
 class Sweep:
@@ -110,7 +123,7 @@ class Sweep:
             by_user: dict[str, list[tuple[int, int, Match]]] = defaultdict(list)
             for (first, stop), bucket in self._buckets.items():
                 for match in bucket:
-                    for user in match.participants:
+                    for user in match._people:
                         by_user[user].append((first, stop, match))
             self._by_user = dict(by_user)
         first, stop = self._span[period]

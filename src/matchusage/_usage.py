@@ -119,5 +119,5 @@ def current_active_users(
     """
     require_aware(at, "current_active_users", "at", InvalidRecordError)
     return frozenset().union(
-        *(m.participants for m in current_active_matches(matches, at=at, program_id=program_id))
+        *(m._people for m in current_active_matches(matches, at=at, program_id=program_id))
     )

@@ -17,23 +17,23 @@ from typing import TYPE_CHECKING, NoReturn, TextIO, TypeVar
 
 from dateutil.parser import isoparse
 
+from .._columnar import MatchColumns
 from .._explain import Explanation
 from .._export import export_csv, export_jsonl
 from .._extras import install_hint
 from .._html._usage import render_usage_html
 from .._labels import Labels
-from .._loading import load_directory
-from .._model import Organization, User
+from .._loading import read_directory
+from .._match_table import MatchTable
+from .._model import Match, Organization, User
 from .._periods import BillingCycle, BillingPeriod, CycleUnit
 from .._report import UsageReport, usage_report
-from .._source import OrganizationMatches
 from .._text import printable
 from .._time import UTC, is_aware, time_zone
 from .._version import version
 from ..exceptions import MatchUsageError, PeriodOutOfRangeError
-from ..memory._repository import InMemoryRepository
 from ..protocols import SnapshotStore
-from ._example import EXAMPLE_NOW, example_repository
+from ._example import EXAMPLE_NOW, example_data
 from ._render import (
     current_json,
     explanations_json,
@@ -314,14 +314,18 @@ class _Context:
         # Bars and arrows fall back to ASCII where the output cannot encode them.
         self.ascii_only = not is_unicode(out)
         example = args.command == "demo" or getattr(args, "example", False)
-        self.repository: InMemoryRepository = (
-            example_repository() if example else load_directory(args.data)
-        )
-        self.organization: Organization = self.repository.organizations()[0]
+        data = read_directory(example_data() if example else args.data)
+        self.organization: Organization = data.organization
         self.now: datetime = args.now or (EXAMPLE_NOW if example else datetime.now(UTC))
         self.cycle = _cycle(self.organization, args)
-        self.source = OrganizationMatches(self.repository, self.organization.id)
-        self.programs = self.repository.programs(self.organization.id)
+        self.programs = data.programs
+        self.directory = {user.id: user for user in data.users}
+        # Columns when the fast loader read the matches: the report runs on them.
+        self.source: list[Match] | MatchColumns = (
+            data.matches.columns(self.organization.id)
+            if isinstance(data.matches, MatchTable)
+            else data.matches
+        )
         url = getattr(args, "snapshots", None)
         self._engine = None if url is None else _engine(url)
         self.snapshots: SnapshotStore | None = None
@@ -352,6 +356,7 @@ class _Context:
             now=self.now if now is None else now,
             periods=periods,
             snapshots=self.snapshots,
+            organization_id=self.organization.id,
         )
 
     def users(self, report: UsageReport, period: BillingPeriod | None = None) -> Mapping[str, User]:
@@ -364,7 +369,8 @@ class _Context:
         else:
             usages = report.periods if period is None else [report.usage(period)]
             people = [u.users | (u.billed_users or frozenset()) for u in usages]
-        return self.repository.users(sorted(frozenset().union(*people)))
+        directory = self.directory
+        return {user: directory[user] for user in frozenset().union(*people) if user in directory}
 
 
 def _fingerprint_key(variable: str | None) -> bytes | None:
@@ -509,7 +515,7 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
     else:
         report, period = _one_period(context, args.period)
         found = [report.explain(user_id, period)]
-    user = context.repository.users([user_id]).get(user_id)
+    user = context.directory.get(user_id)
     if user is None and not any(found):
         raise _UsageError(
             f"unknown user {user_id!r}: not in the users file and in no match of these periods"

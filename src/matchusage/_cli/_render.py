@@ -139,10 +139,10 @@ def write_active_table(
     print(f"{indent}Current active matches at {labels.instant(current.at)}", file=out)
     print(f"{indent}  {'program':<{width}}  {'matches':>7}  {'users':>5}", file=out)
     for key in keys:
-        matches = len(current.current_matches.get(key, ()))
+        matches = current.current_match_counts.get(key, 0)
         people = len(users.get(key, ()))
         print(f"{indent}  {labels.program(key):<{width}}  {matches:>7}  {people:>5}", file=out)
-    total = sum(len(m) for m in current.current_matches.values())
+    total = sum(current.current_match_counts.values())
     print(f"{indent}  {_TOTAL:<{width}}  {total:>7}  {len(current.current_users):>5}", file=out)
 
 
@@ -160,10 +160,10 @@ def current_json(current: CurrentUsage, labels: Labels) -> dict[str, Any]:
         "at": _iso(current.at, labels.zone),
         "active_so_far": len(current.users_so_far),
         "current_active_users": len(current.current_users),
-        "current_active_matches": sum(len(m) for m in current.current_matches.values()),
+        "current_active_matches": sum(current.current_match_counts.values()),
         "programs": {
             key: {
-                "current_active_matches": len(current.current_matches.get(key, ())),
+                "current_active_matches": current.current_match_counts.get(key, 0),
                 "current_active_users": len(current.current_users_by_program.get(key, ())),
             }
             for key in keys
@@ -249,7 +249,7 @@ def write_active_csv(out: TextIO, current: CurrentUsage, labels: Labels) -> None
             [
                 _iso(current.at, labels.zone),
                 neutralise(key),
-                len(current.current_matches.get(key, ())),
+                current.current_match_counts.get(key, 0),
                 len(users.get(key, ())),
             ]
         )

@@ -1,0 +1,294 @@
+"""Usage reports, explanations and exports from columns (imported only when numpy is used).
+
+The figures of a report (users per period, per program, attribution, new
+and dropped users, the open period) come from whole-array operations over
+the match and participant columns: each match gets a bitmask of the report's
+periods it overlaps, as in the columnar engine. `Match` objects are made
+only where the report hands matches out: the matches current at the
+report's instant, and the evidence behind explanations and exports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import timezone
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._columnar import MatchColumns, as_list, check_length, check_match_lengths
+from ._columnar_numpy import _Codes, _int_column
+from ._model import _NO_ROLES, Match, Role
+from ._periods import BillingPeriod
+from ._time import FOREVER
+from .exceptions import DuplicateMatchError, InvalidColumnError
+
+Ints = npt.NDArray[np.int64]
+_UTC_ZONES = (timezone.utc, timezone.utc)
+_ROLES = {role.value: role for role in Role}
+
+
+class ReportColumns:
+    """Checked columns of a report's matches: codes, spans and a way to build `Match` objects."""
+
+    def __init__(self, columns: MatchColumns) -> None:
+        self.start = _int_column(columns.start_us, "start_us")
+        end = _int_column(columns.end_us, "end_us")
+        size = len(self.start)
+        if columns.match_id is None:
+            raise InvalidColumnError("match_id", None, None, "the match ids (for a report)")
+        if columns.program is None:
+            raise InvalidColumnError("program", None, None, "each match's program (for a report)")
+        self.ids = _match_ids(columns.match_id)
+        self.program = _Codes(columns.program, columns.program_ids, "program")
+        check_match_lengths(self.start, end, self.program.codes, columns.ongoing)
+        check_length("match_id", len(self.ids), size, "match")
+        if columns.ongoing is not None:
+            flags = np.asarray(columns.ongoing)
+            if flags.dtype.kind != "b":
+                raise InvalidColumnError("ongoing", None, flags.dtype, "booleans")
+            end = np.where(flags, FOREVER, end)
+        backwards = end < self.start
+        if backwards.any():
+            row = int(np.argmax(backwards))
+            expected = f"at or after start_us ({self.start[row]})"
+            raise InvalidColumnError("end_us", row, int(end[row]), expected)
+        self.end = end
+        match_of = _int_column(columns.participant_match, "participant_match")
+        self.user = _Codes(columns.participant_user, columns.user_ids, "participant_user")
+        check_length(
+            "participant_user", len(self.user.codes), len(match_of), "participant_match row"
+        )
+        outside = (match_of < 0) | (match_of >= size)
+        if outside.any():
+            row = int(np.argmax(outside))
+            bad = int(match_of[row])
+            raise InvalidColumnError("participant_match", row, bad, f"a match row in 0..{size - 1}")
+        # Participant rows grouped by match (stable: in the order given).
+        order = np.argsort(match_of, kind="stable")
+        self.match_of = match_of[order]
+        self.user_codes = self.user.codes[order]
+        self.roles = None
+        if columns.participant_role is not None:
+            roles = np.asarray(as_list(columns.participant_role), dtype=object)
+            check_length("participant_role", len(roles), len(match_of), "participant_match row")
+            self.roles = roles[order]
+        self.bounds = np.searchsorted(self.match_of, np.arange(size + 1))
+        self._user_labels: list[str] | None = None
+        self._program_labels: list[str] | None = None
+        self._made: dict[int, Match] = {}
+
+    @property
+    def user_labels(self) -> list[str]:
+        """Every user id, by code."""
+        if self._user_labels is None:
+            self._user_labels = self.user.labeler()(list(range(self.user.size)))
+        return self._user_labels
+
+    @property
+    def program_labels(self) -> list[str]:
+        """Every program id, by code."""
+        if self._program_labels is None:
+            self._program_labels = self.program.labeler()(list(range(self.program.size)))
+        return self._program_labels
+
+    def match(self, row: int) -> Match:
+        """The match of *row*, made once."""
+        made = self._made.get(row)
+        if made is not None:
+            return made
+        first, stop = int(self.bounds[row]), int(self.bounds[row + 1])
+        labels = self.user_labels
+        people = tuple(dict.fromkeys(labels[c] for c in self.user_codes[first:stop].tolist()))
+        if not people:
+            raise InvalidColumnError("participant_match", None, row, "participants for every match")
+        roles: Mapping[str, Role] = _NO_ROLES
+        if self.roles is not None:
+            given = {labels[int(self.user_codes[r])]: self.roles[r] for r in range(first, stop)}
+            named = {user: _role(user, role) for user, role in given.items() if role}
+            if named:
+                roles = MappingProxyType(named)
+        made = self._made[row] = Match._trusted(
+            self.ids[row], self.program_labels[int(self.program.codes[row])], people,
+            int(self.start[row]), int(self.end[row]), _UTC_ZONES, roles,
+        )  # fmt: skip
+        return made
+
+    def bits(self, periods: Sequence[BillingPeriod]) -> npt.NDArray[np.uint64]:
+        """Each match's bitmask of the *periods* it overlaps by a positive amount."""
+        bits = np.zeros(len(self.start), dtype=np.uint64)
+        live = self.end > self.start
+        for slot, period in enumerate(periods):
+            hit = live & (self.start < period._end_us) & (self.end > period._start_us)
+            bits |= hit.astype(np.uint64) << np.uint64(slot)
+        return bits
+
+
+def _role(user: str, role: object) -> Role:
+    found = _ROLES.get(role) if isinstance(role, str) else role if isinstance(role, Role) else None
+    if found is None:
+        raise InvalidColumnError("participant_role", None, role, f"a role of {user!r}, or none")
+    return found
+
+
+def _match_ids(column: Any) -> list[str]:
+    ids = column.tolist() if hasattr(column, "tolist") else list(column)
+    if hasattr(column, "to_pylist"):
+        ids = column.to_pylist()
+    for row, value in enumerate(ids):
+        if not isinstance(value, str) or not value:
+            raise InvalidColumnError("match_id", row, value, "a non-empty string")
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        for value in ids:
+            if value in seen:
+                raise DuplicateMatchError(value)
+            seen.add(value)
+    return ids
+
+
+class ColumnEvidence:
+    """The matches behind each user's activity, from columns: what a `Sweep` gives objects."""
+
+    def __init__(self, data: ReportColumns, periods: Sequence[BillingPeriod]) -> None:
+        self.data = data
+        self.periods = tuple(periods)
+        self.slot = {period: slot for slot, period in enumerate(self.periods)}
+        self.match_bits = data.bits(self.periods)
+        self.row_bits = self.match_bits[data.match_of]
+        self._rank: Ints | None = None
+        self._by_user: dict[int, Ints] | None = None
+
+    def _order(self, rows: Ints) -> Ints:
+        """*rows* (participant rows) ordered by match start, then match id."""
+        data = self.data
+        if self._rank is None:
+            self._rank = np.argsort(np.argsort(np.array(data.ids, dtype=object), kind="stable"))
+        matches = data.match_of[rows]
+        return rows[np.lexsort((self._rank[matches], data.start[matches]))]
+
+    def evidence(self, user_id: str, period: BillingPeriod) -> list[Match]:
+        """The matches of *user_id* overlapping *period* (one of the periods), by start then id."""
+        code = self.data.user.code_of(user_id)
+        if code is None:
+            return []
+        bit = np.uint64(1) << np.uint64(self.slot[period])
+        rows = np.flatnonzero((self.data.user_codes == code) & ((self.row_bits & bit) != 0))
+        return [self.data.match(int(self.data.match_of[r])) for r in self._order(rows).tolist()]
+
+    def evidence_by_period(
+        self, periods: Sequence[BillingPeriod]
+    ) -> Iterator[Iterator[tuple[str, list[Match]]]]:
+        """For each of *periods* in turn, its active users by id, each with their evidence."""
+        labels = self.data.user_labels
+        user_rank = np.argsort(np.argsort(np.array(labels, dtype=object), kind="stable"))
+        for period in periods:
+            yield self._users_of(period, labels, user_rank)
+
+    def _users_of(
+        self, period: BillingPeriod, labels: list[str], user_rank: Ints
+    ) -> Iterator[tuple[str, list[Match]]]:
+        data = self.data
+        bit = np.uint64(1) << np.uint64(self.slot[period])
+        rows = self._order(np.flatnonzero((self.row_bits & bit) != 0))
+        rows = rows[np.argsort(user_rank[data.user_codes[rows]], kind="stable")]
+        users = data.user_codes[rows].tolist()
+        matches = data.match_of[rows].tolist()
+        first = 0
+        for stop in range(1, len(users) + 1):
+            if stop == len(users) or users[stop] != users[first]:
+                yield labels[users[first]], [data.match(m) for m in matches[first:stop]]
+                first = stop
+
+
+class ReportFigures:
+    """The figures of a usage report over *periods*, computed on columns."""
+
+    def __init__(self, evidence: ColumnEvidence) -> None:
+        self.evidence = evidence
+        data = evidence.data
+        live = evidence.row_bits != 0
+        self.rows = np.flatnonzero(live)
+        self.row_users = data.user_codes[self.rows]
+        self.row_bits = evidence.row_bits[self.rows]
+        self.user_bits = np.zeros(data.user.size, dtype=np.uint64)
+        np.bitwise_or.at(self.user_bits, self.row_users, self.row_bits)
+
+    def users(self, slot: int) -> frozenset[str]:
+        """The users active in period *slot*."""
+        bit = np.uint64(1) << np.uint64(slot)
+        labels = self.evidence.data.user_labels
+        return frozenset([labels[c] for c in np.flatnonzero(self.user_bits & bit).tolist()])
+
+    def by_program(self, slots: Sequence[int]) -> list[Mapping[str, frozenset[str]]]:
+        """For each of *slots*: each program's users, keyed by sorted program id."""
+        data = self.evidence.data
+        programs = data.program.codes[data.match_of[self.rows]]
+        keys = programs.astype(np.int64) * data.user.size + self.row_users
+        pairs, inverse = np.unique(keys, return_inverse=True)
+        masks = np.zeros(len(pairs), dtype=np.uint64)
+        np.bitwise_or.at(masks, inverse.reshape(-1), self.row_bits)
+        pair_program, pair_user = pairs // data.user.size, pairs % data.user.size
+        found = []
+        for slot in slots:
+            hit = (masks & (np.uint64(1) << np.uint64(slot))) != 0
+            found.append(self._grouped(pair_program[hit], pair_user[hit]))
+        return found
+
+    def attributed(self, slots: Sequence[int]) -> list[Mapping[str, frozenset[str]]]:
+        """For each of *slots*: each user under the program of their earliest match in it.
+
+        Ties on the start go to the smallest program id, as in the object path.
+        """
+        data = self.evidence.data
+        matches = data.match_of[self.rows]
+        labels = data.program_labels
+        program_rank = np.argsort(np.argsort(np.array(labels, dtype=object), kind="stable"))
+        programs = data.program.codes[matches]
+        order = np.lexsort((program_rank[programs], data.start[matches], self.row_users))
+        users, bits, programs = self.row_users[order], self.row_bits[order], programs[order]
+        found = []
+        for slot in slots:
+            hit = np.flatnonzero((bits & (np.uint64(1) << np.uint64(slot))) != 0)
+            slot_users = users[hit]
+            first = np.ones(len(hit), dtype=bool)
+            first[1:] = slot_users[1:] != slot_users[:-1]
+            found.append(self._grouped(programs[hit[first]], slot_users[first]))
+        return found
+
+    def _grouped(self, programs: Ints, users: Ints) -> Mapping[str, frozenset[str]]:
+        data = self.evidence.data
+        program_labels, user_labels = data.program_labels, data.user_labels
+        order = np.argsort(programs, kind="stable")
+        programs, users = programs[order], users[order]
+        bounds = np.flatnonzero(np.diff(programs)) + 1
+        groups = {}
+        for part_programs, part_users in zip(
+            np.split(programs, bounds), np.split(users, bounds), strict=True
+        ):
+            if len(part_programs):
+                groups[program_labels[int(part_programs[0])]] = frozenset(
+                    [user_labels[c] for c in part_users.tolist()]
+                )
+        return MappingProxyType({key: groups[key] for key in sorted(groups)})
+
+    def current_matches(self, slot: int) -> Mapping[str, tuple[Match, ...]]:
+        """The matches overlapping period *slot* per program; made when a program is read."""
+        from ._report import MatchesByProgram
+
+        data = self.evidence.data
+        bit = np.uint64(1) << np.uint64(slot)
+        rows = np.flatnonzero((self.evidence.match_bits & bit) != 0)
+        programs = data.program.codes[rows]
+        order = np.argsort(programs, kind="stable")
+        rows, programs = rows[order], programs[order]
+        bounds = np.flatnonzero(np.diff(programs)) + 1
+        labels = data.program_labels
+        grouped = {
+            labels[int(part[0])]: found.tolist()
+            for part, found in zip(np.split(programs, bounds), np.split(rows, bounds), strict=True)
+            if len(part)
+        }
+        return MatchesByProgram(grouped, data.match)
