@@ -512,3 +512,40 @@ def test_the_fast_path_reads_a_large_file_as_columns(tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(loading, "fast_loading_available", lambda: False)
         assert load_matches(path) == loading.read_matches(path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["ann", " bob ", "", "cyd", "ann", "u\u3000"]),
+            st.sampled_from(["Ann", "", " B ", "=cmd()"]),
+            st.sampled_from(["", "a@x.example", " "]),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from([("id", "name", "email"), ("id",), ("email", "id"), ("id", "nick")]),
+)
+def test_users_load_the_same_by_columns_and_row_by_row(
+    rows: list[tuple[str, str, str]], header: tuple[str, ...]
+) -> None:
+    cells = {"id": 0, "name": 1, "email": 2, "nick": 1}
+    text = ",".join(header) + "\n"
+    text += "".join(",".join(row[cells[c]] for c in header) + "\n" for row in rows)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "users.csv"
+        path.write_text(text, encoding="utf-8")
+        fast = _users(path)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(loading, "fast_loading_available", lambda: False)
+            slow = _users(path)
+    assert slow == fast
+
+
+def _users(path: Path) -> object:
+    try:
+        directory = loading.read_users(path)
+    except InvalidInputError as error:
+        return str(error)
+    return [(user_id, directory[user_id]) for user_id in directory] + [load_users(path)]

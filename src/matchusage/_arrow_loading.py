@@ -31,10 +31,8 @@ _WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-# The instants parsed on columns; any other form goes to dateutil, one cell at a time.
-_INSTANT = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
-# Where each field of that form starts and ends.
-_FIELDS = ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
+# Instants of the common form YYYY-MM-DDTHH:MM:SS[.f](Z|±HH:MM) are parsed on columns;
+# any other form goes to dateutil, one cell at a time.
 # Python's csv module refuses larger cells; the row-by-row loader reports them.
 _CELL_LIMIT = 131_072
 _NUMPY_TYPES = {pa.int8(): np.int8, pa.int32(): np.int32, pa.int64(): np.int64,
@@ -55,8 +53,6 @@ def _text(value: str) -> pa.Scalar:
 
 
 _EMPTY = _text("")
-_PLACEHOLDER = _text("2000-01-01T00:00:00Z")
-_UTC_OFFSET = _text("+00:00")
 _ROLE_NAMES = [_text(role.value) for role in MatchTable.ROLES]
 _ZERO, _ONE = pa.Array.from_buffers(
     pa.int64(), 2, [None, pa.py_buffer(np.array([0, 1], dtype=np.int64))]
@@ -76,6 +72,31 @@ def read_csv_matches(
             bad cell), for the cells not in the common form
             ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±HH:MM)``.
     """
+    text = _read_text(data, _COLUMNS, ("ended_at",))
+    if text is None:
+        return None
+    return _check(text, known, parse_instant)
+
+
+def read_csv_records(data: bytes, optional: tuple[str, ...]) -> list[pa.StringArray] | None:
+    """Ids and text columns of a CSV file of users, or ``None`` for the row-by-row loader.
+
+    Columns: ``id`` (stripped, not empty, unique) and the *optional* ones, as
+    written (``None`` for a column the file does not have).
+    """
+    table = _read_text(data, ("id",), optional)
+    if table is None:
+        return None
+    ids = _strip(table["id"])
+    if _any(pc.equal(ids, _EMPTY)) or pc.count_distinct(ids).as_py() != len(ids):
+        return None
+    return [ids, *(table.get(name) for name in optional)]
+
+
+def _read_text(
+    data: bytes, required: tuple[str, ...], optional: tuple[str, ...]
+) -> dict[str, pa.StringArray] | None:
+    """The cells of a CSV file by (stripped) column name, or None if the file is not plain."""
     # Quotes, NUL bytes and carriage returns are parsed slightly differently by
     # Python's csv module; such files are left to it.
     if b'"' in data or b"\x00" in data or b"\r" in data:
@@ -86,8 +107,7 @@ def read_csv_matches(
     except UnicodeDecodeError:
         return None
     names = [name.strip() for name in raw_names]
-    allowed = (*_COLUMNS, "ended_at")
-    if len(set(names)) != len(names) or not set(_COLUMNS) <= set(names) <= set(allowed):
+    if len(set(names)) != len(names) or not set(required) <= set(names) <= {*required, *optional}:
         return None
     try:
         table = pa_csv.read_csv(
@@ -107,7 +127,7 @@ def read_csv_matches(
     }
     if any(_longest(column) > _CELL_LIMIT for column in text.values()):
         return None
-    return _check(text, known, parse_instant)
+    return text
 
 
 def _check(
@@ -148,7 +168,7 @@ def _check(
     zones = [_zone(offset) for offset in offsets.tolist()]
     user_codes = user.dictionary_encode()
     return MatchTable(
-        ids=ids.to_pylist(),
+        ids=ids,
         program=_numpy(program_codes.indices).astype(np.int64),
         program_ids=program_ids,
         start_us=start_us,
@@ -194,7 +214,7 @@ def _participants(column: pa.StringArray, matches: int) -> tuple[Ints, pa.String
     keep = pc.not_equal(item, _EMPTY)
     item = pc.filter(item, keep)
     parent = parent[_mask(keep)]
-    if len(np.unique(parent)) != matches:
+    if not np.bincount(parent, minlength=matches).all():
         return None  # a match without participants
     colon = _numpy(pc.find_substring(item, ":"))
     with_role = np.flatnonzero(colon >= 0)
@@ -217,12 +237,19 @@ def _participants(column: pa.StringArray, matches: int) -> tuple[Ints, pa.String
     user = _strip(user)
     if _any(pc.equal(user, _EMPTY)):
         return None
-    # Each user once per match.
-    user_codes = _numpy(user.dictionary_encode().indices).astype(np.int64)
-    order = np.lexsort((user_codes, parent))
-    pairs = parent[order] * (int(user_codes.max()) + 1) + user_codes[order]
-    if (pairs[1:] == pairs[:-1]).any():
-        return None
+    # Each user once per match: rows are grouped by match, so a repeat is within the
+    # size of the largest match.
+    user_codes = _numpy(user.dictionary_encode().indices)
+    largest = int(np.bincount(parent).max())
+    if largest > 16:  # a large group: one sort instead of a pass per distance
+        pairs = np.sort(parent * (int(user_codes.max()) + 1) + user_codes)
+        return None if (pairs[1:] == pairs[:-1]).any() else (parent, user, roles)
+    for distance in range(1, largest):
+        same = (parent[distance:] == parent[:-distance]) & (
+            user_codes[distance:] == user_codes[:-distance]
+        )
+        if same.any():
+            return None
     return parent, user, roles
 
 
@@ -239,23 +266,24 @@ def _instants(
     size = len(column)
     micros = np.zeros(size, dtype=np.int64)
     offsets = np.zeros(size, dtype=np.int64)
-    common = _mask(pc.match_substring_regex(column, _INSTANT))
-    if common.any():
-        # Cells of other forms are read as a harmless placeholder, then replaced below.
-        cells = pc.if_else(_arrow(common), column, _PLACEHOLDER)
-        year, month, day, hour, minute, second = (
-            _integers(pc.utf8_slice_codeunits(cells, first, stop)) for first, stop in _FIELDS
-        )
-        zulu = pc.ends_with(cells, "Z")
-        fraction = _fraction(pc.if_else(zulu, pc.utf8_slice_codeunits(cells, 19, -1),
-                                         pc.utf8_slice_codeunits(cells, 19, -6)))  # fmt: skip
-        offset = _offset(pc.if_else(zulu, _UTC_OFFSET, pc.utf8_slice_codeunits(cells, -6)))
-        valid = common & _plausible(year, month, day, hour, minute, second)
-        days = _days_from_civil(year, month, day)
-        local = days * _DAY_US + ((hour * 60 + minute) * 60 + second) * 1_000_000 + fraction
-        micros = np.where(valid, local - offset * 1_000_000, 0)
-        offsets = np.where(valid, offset, 0)
-        common = valid
+    common = np.zeros(size, dtype=bool)
+    starts, lengths, data = _cells(column)
+    last = data[np.maximum(starts + lengths - 1, 0)] if size else starts
+    zulu = last == ord("Z")
+    for length in np.unique(lengths).tolist():
+        for is_zulu in (True, False):
+            fraction = length - 19 - (1 if is_zulu else 6)
+            if fraction not in (0, 2, 3, 4, 5, 6, 7):
+                continue
+            rows = np.flatnonzero((lengths == length) & (zulu == is_zulu))
+            if rows.size:
+                text = data[starts[rows, None] + np.arange(length)]
+                found = _parse_fixed(text, fraction, is_zulu)
+                if found is not None:
+                    valid, row_micros, row_offsets = found
+                    micros[rows] = row_micros
+                    offsets[rows] = row_offsets
+                    common[rows] = valid
     rest = np.flatnonzero(~common)
     if rest.size:
         cells = column.take(_arrow(rest)).to_pylist()
@@ -273,6 +301,72 @@ def _instants(
             offsets[row] = seconds
             micros[row] = to_micros(instant)
     return micros, offsets
+
+
+def _cells(column: pa.StringArray) -> tuple[Ints, Ints, npt.NDArray[np.uint8]]:
+    """Where each cell of a string array starts in its bytes, its length, and the bytes."""
+    _, offsets_buffer, data_buffer = column.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=len(column) + 1,
+                            offset=column.offset * 4).astype(np.int64)  # fmt: skip
+    data = _NO_BYTES
+    if data_buffer is not None and data_buffer.size:
+        data = np.frombuffer(data_buffer, dtype=np.uint8)
+    return offsets[:-1], np.diff(offsets), data
+
+
+_NO_BYTES = np.zeros(1, dtype=np.uint8)
+# The layout YYYY-MM-DDTHH:MM:SS: where each field's digits are, and the separators.
+_DIGITS = {"year": (0, 4), "month": (5, 7), "day": (8, 10), "hour": (11, 13),
+           "minute": (14, 16), "second": (17, 19)}  # fmt: skip
+_SEPARATORS = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":"}
+
+
+def _parse_fixed(
+    text: npt.NDArray[np.uint8], fraction: int, zulu: bool
+) -> tuple[npt.NDArray[np.bool_], Ints, Ints] | None:
+    """Instants of one layout, ``YYYY-MM-DDTHH:MM:SS[.f…](Z|±HH:MM)``, one row of bytes each.
+
+    Returns which rows are such instants (with fields a datetime accepts),
+    their UTC microseconds and their offsets in seconds.
+    """
+    digits = text.astype(np.int64) - ord("0")
+    is_digit = (digits >= 0) & (digits <= 9)
+
+    def number(first: int, stop: int) -> Ints:
+        value = np.zeros(len(text), dtype=np.int64)
+        for column in range(first, stop):
+            value = value * 10 + digits[:, column]
+        return value
+
+    ok = is_digit[:, :4].all(axis=1) & is_digit[:, 5:7].all(axis=1) & is_digit[:, 8:10].all(axis=1)
+    ok &= is_digit[:, 11:13].all(axis=1) & is_digit[:, 14:16].all(axis=1)
+    ok &= is_digit[:, 17:19].all(axis=1)
+    for position, separator in _SEPARATORS.items():
+        ok &= text[:, position] == ord(separator)
+    fields = {name: number(*span) for name, span in _DIGITS.items()}
+    micros_part = np.zeros(len(text), dtype=np.int64)
+    if fraction:
+        ok &= text[:, 19] == ord(".")
+        ok &= is_digit[:, 20 : 19 + fraction].all(axis=1)
+        micros_part = number(20, 19 + fraction) * 10 ** (6 - (fraction - 1))
+    offset = np.zeros(len(text), dtype=np.int64)
+    if not zulu:
+        tz = 19 + fraction
+        sign = text[:, tz]
+        ok &= (sign == ord("+")) | (sign == ord("-"))
+        ok &= is_digit[:, tz + 1 : tz + 3].all(axis=1) & is_digit[:, tz + 4 : tz + 6].all(axis=1)
+        ok &= text[:, tz + 3] == ord(":")
+        hours, minutes = number(tz + 1, tz + 3), number(tz + 4, tz + 6)
+        ok &= (hours <= 23) & (minutes <= 59)
+        offset = np.where(sign == ord("-"), -1, 1) * (hours * 3600 + minutes * 60)
+    year, month, day = fields["year"], fields["month"], fields["day"]
+    ok &= _plausible(year, month, day, fields["hour"], fields["minute"], fields["second"])
+    if not ok.any():
+        return None
+    days = _days_from_civil(year, np.where(ok, month, 1), np.where(ok, day, 1))
+    seconds = (fields["hour"] * 60 + fields["minute"]) * 60 + fields["second"]
+    local = days * _DAY_US + seconds * 1_000_000 + micros_part
+    return ok, np.where(ok, local - offset * 1_000_000, 0), np.where(ok, offset, 0)
 
 
 def _numpy(column: pa.Array) -> npt.NDArray[Any]:
@@ -293,29 +387,9 @@ def _arrow(values: npt.NDArray[Any]) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
-def _integers(column: pa.Array) -> Ints:
-    values: Ints = _numpy(pc.cast(column, pa.int64()))
-    return values
-
-
 def _mask(column: pa.Array) -> npt.NDArray[np.bool_]:
     """A boolean Arrow array as numpy booleans (nulls false)."""
     return _numpy(pc.cast(pc.fill_null(column, _FALSE), pa.uint8())).astype(bool)
-
-
-def _fraction(column: pa.Array) -> Ints:
-    """Microseconds of ``.f`` to ``.ffffff`` (``""`` for none)."""
-    digits = pc.utf8_rpad(pc.utf8_slice_codeunits(column, 1, 7), 6, "0")
-    return _integers(digits)
-
-
-def _offset(column: pa.Array) -> Ints:
-    """Seconds east of UTC of ``±HH:MM``."""
-    hours = _integers(pc.utf8_slice_codeunits(column, 1, 3))
-    minutes = _integers(pc.utf8_slice_codeunits(column, 4, 6))
-    sign = np.where(_mask(pc.starts_with(column, "-")), -1, 1)
-    offset: Ints = sign * (hours * 3600 + minutes * 60)
-    return offset
 
 
 def _plausible(

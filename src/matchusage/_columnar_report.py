@@ -41,7 +41,7 @@ class ReportColumns:
             raise InvalidColumnError("match_id", None, None, "the match ids (for a report)")
         if columns.program is None:
             raise InvalidColumnError("program", None, None, "each match's program (for a report)")
-        self.ids = _match_ids(columns.match_id)
+        self.ids = MatchIds(columns.match_id)
         self.program = _Codes(columns.program, columns.program_ids, "program")
         check_match_lengths(self.start, end, self.program.codes, columns.ongoing)
         check_length("match_id", len(self.ids), size, "match")
@@ -77,6 +77,7 @@ class ReportColumns:
             self.roles = roles[order]
         self.bounds = np.searchsorted(self.match_of, np.arange(size + 1))
         self._user_labels: list[str] | None = None
+        self._user_array: npt.NDArray[np.object_] | None = None
         self._program_labels: list[str] | None = None
         self._made: dict[int, Match] = {}
 
@@ -86,6 +87,12 @@ class ReportColumns:
         if self._user_labels is None:
             self._user_labels = self.user.labeler()(list(range(self.user.size)))
         return self._user_labels
+
+    def users_of(self, codes: Ints) -> frozenset[str]:
+        """The user ids of *codes*."""
+        if self._user_array is None:
+            self._user_array = np.array(self.user_labels, dtype=object)
+        return frozenset(self._user_array[codes].tolist())
 
     @property
     def program_labels(self) -> list[str]:
@@ -133,10 +140,57 @@ def _role(user: str, role: object) -> Role:
     return found
 
 
-def _match_ids(column: Any) -> list[str]:
-    ids = column.tolist() if hasattr(column, "tolist") else list(column)
-    if hasattr(column, "to_pylist"):
-        ids = column.to_pylist()
+class MatchIds:
+    """The match id column, checked: non-empty, unique strings; Arrow columns stay Arrow."""
+
+    def __init__(self, column: Any) -> None:
+        self._arrow: Any = None
+        self._list: list[str] | None = None
+        if _plain_arrow_strings(column):
+            self._arrow = column
+        else:
+            self._list = _checked_ids(column)
+
+    def __len__(self) -> int:
+        source = self._arrow if self._list is None else self._list
+        return len(source)
+
+    def __getitem__(self, row: int) -> str:
+        if self._list is not None:
+            return self._list[row]
+        value: str = self._arrow[row].as_py()
+        return value
+
+    def ranks(self) -> Ints:
+        """Each id's position in id order."""
+        if self._list is not None:
+            order = np.argsort(np.array(self._list, dtype=object), kind="stable")
+        else:
+            import pyarrow.compute as pc
+
+            indices = pc.sort_indices(self._arrow)
+            order = np.frombuffer(indices.buffers()[1], dtype=np.uint64, count=len(indices),
+                                  offset=indices.offset * 8)  # fmt: skip
+        ranks = np.empty(len(order), dtype=np.int64)
+        ranks[order] = np.arange(len(order))
+        return ranks
+
+
+def _plain_arrow_strings(column: Any) -> bool:
+    """Whether *column* is an Arrow string array of non-empty, unique values (no nulls)."""
+    if type(column).__module__.split(".")[0] != "pyarrow" or not hasattr(column, "null_count"):
+        return False
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_string(column.type) or column.null_count:
+        return False
+    shortest = pc.min(pc.binary_length(column)).as_py()
+    return bool(shortest) and pc.count_distinct(column).as_py() == len(column)
+
+
+def _checked_ids(column: Any) -> list[str]:
+    ids = as_list(column)
     for row, value in enumerate(ids):
         if not isinstance(value, str) or not value:
             raise InvalidColumnError("match_id", row, value, "a non-empty string")
@@ -165,7 +219,7 @@ class ColumnEvidence:
         """*rows* (participant rows) ordered by match start, then match id."""
         data = self.data
         if self._rank is None:
-            self._rank = np.argsort(np.argsort(np.array(data.ids, dtype=object), kind="stable"))
+            self._rank = data.ids.ranks()
         matches = data.match_of[rows]
         return rows[np.lexsort((self._rank[matches], data.start[matches]))]
 
@@ -219,17 +273,23 @@ class ReportFigures:
     def users(self, slot: int) -> frozenset[str]:
         """The users active in period *slot*."""
         bit = np.uint64(1) << np.uint64(slot)
-        labels = self.evidence.data.user_labels
-        return frozenset([labels[c] for c in np.flatnonzero(self.user_bits & bit).tolist()])
+        return self.evidence.data.users_of(np.flatnonzero(self.user_bits & bit))
 
     def by_program(self, slots: Sequence[int]) -> list[Mapping[str, frozenset[str]]]:
         """For each of *slots*: each program's users, keyed by sorted program id."""
         data = self.evidence.data
         programs = data.program.codes[data.match_of[self.rows]]
         keys = programs.astype(np.int64) * data.user.size + self.row_users
-        pairs, inverse = np.unique(keys, return_inverse=True)
-        masks = np.zeros(len(pairs), dtype=np.uint64)
-        np.bitwise_or.at(masks, inverse.reshape(-1), self.row_bits)
+        if data.program.size * data.user.size <= max(4 * len(keys), 1 << 20):
+            # Few enough (program, user) pairs for a dense table: no sort.
+            masks = np.zeros(data.program.size * data.user.size, dtype=np.uint64)
+            np.bitwise_or.at(masks, keys, self.row_bits)
+            pairs = np.flatnonzero(masks)
+            masks = masks[pairs]
+        else:
+            pairs, inverse = np.unique(keys, return_inverse=True)
+            masks = np.zeros(len(pairs), dtype=np.uint64)
+            np.bitwise_or.at(masks, inverse.reshape(-1), self.row_bits)
         pair_program, pair_user = pairs // data.user.size, pairs % data.user.size
         found = []
         for slot in slots:
@@ -260,7 +320,7 @@ class ReportFigures:
 
     def _grouped(self, programs: Ints, users: Ints) -> Mapping[str, frozenset[str]]:
         data = self.evidence.data
-        program_labels, user_labels = data.program_labels, data.user_labels
+        program_labels = data.program_labels
         order = np.argsort(programs, kind="stable")
         programs, users = programs[order], users[order]
         bounds = np.flatnonzero(np.diff(programs)) + 1
@@ -269,9 +329,7 @@ class ReportFigures:
             np.split(programs, bounds), np.split(users, bounds), strict=True
         ):
             if len(part_programs):
-                groups[program_labels[int(part_programs[0])]] = frozenset(
-                    [user_labels[c] for c in part_users.tolist()]
-                )
+                groups[program_labels[int(part_programs[0])]] = data.users_of(part_users)
         return MappingProxyType({key: groups[key] for key in sorted(groups)})
 
     def current_matches(self, slot: int) -> Mapping[str, tuple[Match, ...]]:
@@ -291,4 +349,4 @@ class ReportFigures:
             for part, found in zip(np.split(programs, bounds), np.split(rows, bounds), strict=True)
             if len(part)
         }
-        return MatchesByProgram(grouped, data.match)
+        return MatchesByProgram(grouped, data.match, self.by_program([slot])[0])

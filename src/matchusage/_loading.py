@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TypeVar, Union
+from typing import IO, Any, TypeVar, Union
 
 import attrs
 from dateutil.parser import isoparse
@@ -310,7 +310,16 @@ def _load_records(
     build: Callable[[str, Mapping[str, object]], T],
 ) -> list[T]:
     """Load records with a unique ``id`` and optional text fields."""
-    file = _File(source, format)
+    return _records(_File(source, format), kind, optional, build)
+
+
+def _records(
+    file: _File,
+    kind: str,
+    optional: tuple[str, ...],
+    build: Callable[[str, Mapping[str, object]], T],
+) -> list[T]:
+    """The records of *file*, row by row (see `_load_records`)."""
     loaded: list[T] = []
     seen: dict[str, int] = {}
     for line, record in file.records(("id",), optional):
@@ -339,10 +348,57 @@ def load_users(source: Source, *, format: str | None = None) -> list[User]:
         matchusage.exceptions.InvalidInputError: Bad lines (all of them are named).
     """
 
+    return list(read_users(source, format=format).values())
+
+
+def read_users(source: Source, *, format: str | None = None) -> Mapping[str, User]:
+    """The users of a file by id: from columns when the fast path read it (see `read_matches`)."""
+    file = _File(source, format)
+    if file.format == "csv" and not file.errors and fast_loading_available():
+        from ._arrow_loading import read_csv_records
+
+        data = file._bytes()
+        found = None if data is None else read_csv_records(data, ("name", "email"))
+        if found is not None:
+            return UserDirectory(*found)
+
     def build(user_id: str, fields: Mapping[str, object]) -> User:
         return User(user_id, str(fields["name"]), str(fields["email"]) or None)
 
-    return _load_records(source, format, "user", ("name", "email"), build)
+    users = _records(file, "user", ("name", "email"), build)
+    return {user.id: user for user in users}
+
+
+class UserDirectory(Mapping[str, User]):
+    """Users kept as (Arrow) columns, each `User` made when it is looked up."""
+
+    def __init__(self, ids: Any, names: Any, emails: Any) -> None:
+        self._ids, self._names, self._emails = ids, names, emails
+        self._rows: dict[str, int] | None = None
+
+    def _row(self, user_id: str) -> int:
+        if self._rows is None:
+            self._rows = {user: row for row, user in enumerate(self._ids.to_pylist())}
+        return self._rows[user_id]
+
+    def __getitem__(self, user_id: str) -> User:
+        row = self._row(user_id)
+        name = "" if self._names is None else self._names[row].as_py()
+        email = None if self._emails is None else self._emails[row].as_py()
+        return User(user_id, name, email or None)
+
+    def __contains__(self, user_id: object) -> bool:
+        try:
+            self._row(user_id)  # type: ignore[arg-type]
+        except (KeyError, TypeError):
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids.to_pylist())
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 def load_programs(
@@ -588,7 +644,7 @@ class DirectoryData:
 
     organization: Organization
     programs: list[Program]
-    users: list[User]
+    users: Mapping[str, User]
     matches: MatchTable | list[Match]
 
 
@@ -618,7 +674,7 @@ def read_directory(directory: str | os.PathLike[str] | Traversable) -> Directory
     org_id = organization.id if organization is not None else "?"
     programs = attempt(lambda: load_programs(programs_file, org_id))
     known = _program_ids(programs_file) if programs is None else [p.id for p in programs]
-    users = [] if users_file is None else attempt(lambda: load_users(users_file))
+    users = {} if users_file is None else attempt(lambda: read_users(users_file))
     matches = attempt(lambda: read_matches(matches_file, program_ids=known))
     if errors:
         raise InvalidInputError(errors)
@@ -672,5 +728,5 @@ def load_directory(directory: str | os.PathLike[str] | Traversable) -> InMemoryR
     data = read_directory(directory)
     matches = data.matches.matches() if isinstance(data.matches, MatchTable) else data.matches
     repository = InMemoryRepository()
-    repository.add(data.organization, *data.programs, *data.users, *matches)
+    repository.add(data.organization, *data.programs, *data.users.values(), *matches)
     return repository

@@ -23,7 +23,7 @@ class MatchTable:
     """Checked match columns; arrays are numpy arrays (or lists in the pure-Python path).
 
     Attributes:
-        ids: Each match's id.
+        ids: Each match's id (a list, or an Arrow string array).
         program: Each match's program, a code into *program_ids*.
         program_ids: The program labels.
         start_us: Each match's start, UTC microseconds.
@@ -41,7 +41,7 @@ class MatchTable:
     ROLES = (Role.MENTOR, Role.MENTEE, Role.OTHER)
     NO_ROLE = 3
 
-    ids: Sequence[str]
+    ids: Any
     program: Any
     program_ids: Sequence[str]
     start_us: Any
@@ -70,7 +70,8 @@ class MatchTable:
         bounds = _bounds(match_of, len(self.ids))
         trusted = Match._trusted
         found = []
-        for row, match_id in enumerate(self.ids):
+        ids = self.ids if isinstance(self.ids, list) else self.ids.to_pylist()
+        for row, match_id in enumerate(ids):
             first, stop = bounds[row], bounds[row + 1]
             key = (start_zones[row], end_zones[row])
             pair = pairs.get(key)

@@ -54,8 +54,14 @@ class MatchesByProgram(Mapping[str, tuple[Match, ...]]):
     needs no `Match` objects.
     """
 
-    def __init__(self, rows: Mapping[str, Sequence[int]], make: Callable[[int], Match]) -> None:
+    def __init__(
+        self,
+        rows: Mapping[str, Sequence[int]],
+        make: Callable[[int], Match],
+        users: Mapping[str, frozenset[str]],
+    ) -> None:
         self._rows = {key: rows[key] for key in sorted(rows)}
+        self.users = users  # each program's users in these matches
         self._make = make
         self._made: dict[str, tuple[Match, ...]] = {}
         self.sizes: Mapping[str, int] = MappingProxyType(
@@ -207,6 +213,8 @@ class CurrentUsage:
     @property
     def current_users_by_program(self) -> Mapping[str, frozenset[str]]:
         """For each program with a current match, the users in its current matches."""
+        if isinstance(self.current_matches, MatchesByProgram):
+            return self.current_matches.users
         return MappingProxyType(
             {
                 program: frozenset().union(*(m._people for m in matches))

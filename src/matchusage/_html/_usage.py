@@ -148,7 +148,7 @@ def _current(report: UsageReport, labels: Labels) -> dict[str, Any]:
         {
             "id": key,
             "name": labels.program(key),
-            "matches": len(current.current_matches.get(key, ())),
+            "matches": current.current_match_counts.get(key, 0),
             "users": len(users.get(key, ())),
         }
         for key in labels.programs_in(current.current_matches)
