@@ -109,17 +109,30 @@ def test_a_report_needs_match_ids_and_programs(engine: str) -> None:
 
 def test_repeated_match_ids_in_columns_are_refused(engine: str) -> None:
     cycle = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=mst.UTC))
-    columns = MatchColumns([0, 0], [1, 1], ["o1", "o1"], [0, 1], ["ann", "bob"],
-                           match_id=["m1", "m1"], program=["p1", "p1"])  # fmt: skip
+    columns = MatchColumns(
+        [0, 0],
+        [1, 1],
+        ["o1", "o1"],
+        [0, 1],
+        ["ann", "bob"],
+        match_id=["m1", "m1"],
+        program=["p1", "p1"],
+    )
     with pytest.raises(DuplicateMatchError):
         usage_report(columns, cycle, now=datetime(2024, 3, 1, tzinfo=mst.UTC))
 
 
 @pytest.mark.parametrize(
     "command",
-    [["report"], ["report", "--format", "json"], ["export"], ["export", "--format", "jsonl"],
-     ["explain", "u053"], ["active", "--format", "csv"]],
-)  # fmt: skip
+    [
+        ["report"],
+        ["report", "--format", "json"],
+        ["export"],
+        ["export", "--format", "jsonl"],
+        ["explain", "u053"],
+        ["active", "--format", "csv"],
+    ],
+)
 def test_the_command_line_prints_the_same_from_columns_and_from_objects(
     command: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

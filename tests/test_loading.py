@@ -372,8 +372,11 @@ def test_bundled_example_is_realistic() -> None:
 def test_a_line_that_is_not_utf8_is_named_and_the_others_are_still_checked(
     tmp_path: Path, name: str
 ) -> None:
-    cells = [("m1", "ann", "2024-01-01T00:00Z"), ("m2", "b\xffb", "2024-01-01T00:00Z"),
-             ("m3", "cyd", "yesterday")]  # fmt: skip
+    cells = [
+        ("m1", "ann", "2024-01-01T00:00Z"),
+        ("m2", "b\xffb", "2024-01-01T00:00Z"),
+        ("m3", "cyd", "yesterday"),
+    ]
     rows = [
         json.dumps({"id": i, "program_id": "p1", "participants": [u], "started_at": t})
         for i, u, t in cells
@@ -448,19 +451,48 @@ _CELLS = {
     "id": st.sampled_from(["m1", "m2", " m3 ", "", "m1"]),
     "program_id": st.sampled_from(["p1", "p2", " p1", "p9", ""]),
     "participants": st.lists(
-        st.sampled_from(["ann", "bob:mentor", " cyd : mentee ", "dan:other", "eve:", "ann",
-                         "x:boss", " ", "f:g:h", "u\u3000"]),
+        st.sampled_from(
+            [
+                "ann",
+                "bob:mentor",
+                " cyd : mentee ",
+                "dan:other",
+                "eve:",
+                "ann",
+                "x:boss",
+                " ",
+                "f:g:h",
+                "u\u3000",
+            ]
+        ),
         max_size=4,
     ).map(";".join),
-    "started_at": st.sampled_from([
-        "2024-01-10T09:00:00+01:00", "2024-01-10T09:00:00.5Z", "2024-02-29T23:59:59.123456-05:30",
-        "2023-02-29T00:00:00Z", "2024-01-10T09:00:00", "2024-01-10 09:00:00+01:00",
-        " 2024-03-01T00:00:00+00:00", "2024-03-31T02:30:00+02:00", "2024-01-10T24:00:00Z",
-        "20240110T090000Z", "2024-01-10T09:00:00-00:00", "yesterday",
-    ]),
-    "ended_at": st.sampled_from(["", "2024-06-01T00:00:00Z", "2024-01-01T00:00:00+14:00",
-                                 "2030-12-31T23:59:59.999999+01:00", " "]),
-}  # fmt: skip
+    "started_at": st.sampled_from(
+        [
+            "2024-01-10T09:00:00+01:00",
+            "2024-01-10T09:00:00.5Z",
+            "2024-02-29T23:59:59.123456-05:30",
+            "2023-02-29T00:00:00Z",
+            "2024-01-10T09:00:00",
+            "2024-01-10 09:00:00+01:00",
+            " 2024-03-01T00:00:00+00:00",
+            "2024-03-31T02:30:00+02:00",
+            "2024-01-10T24:00:00Z",
+            "20240110T090000Z",
+            "2024-01-10T09:00:00-00:00",
+            "yesterday",
+        ]
+    ),
+    "ended_at": st.sampled_from(
+        [
+            "",
+            "2024-06-01T00:00:00Z",
+            "2024-01-01T00:00:00+14:00",
+            "2030-12-31T23:59:59.999999+01:00",
+            " ",
+        ]
+    ),
+}
 
 
 @settings(max_examples=150, deadline=None)

@@ -35,8 +35,12 @@ _WHITESPACE = (
 # any other form goes to dateutil, one cell at a time.
 # Python's csv module refuses larger cells; the row-by-row loader reports them.
 _CELL_LIMIT = 131_072
-_NUMPY_TYPES = {pa.int8(): np.int8, pa.int32(): np.int32, pa.int64(): np.int64,
-                pa.uint8(): np.uint8}  # fmt: skip
+_NUMPY_TYPES = {
+    pa.int8(): np.int8,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint8(): np.uint8,
+}
 _COLUMNS = ("id", "program_id", "participants", "started_at")
 _DAY_US = 86_400_000_000
 
@@ -306,8 +310,9 @@ def _instants(
 def _cells(column: pa.StringArray) -> tuple[Ints, Ints, npt.NDArray[np.uint8]]:
     """Where each cell of a string array starts in its bytes, its length, and the bytes."""
     _, offsets_buffer, data_buffer = column.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=len(column) + 1,
-                            offset=column.offset * 4).astype(np.int64)  # fmt: skip
+    offsets = np.frombuffer(
+        offsets_buffer, dtype=np.int32, count=len(column) + 1, offset=column.offset * 4
+    ).astype(np.int64)
     data = _NO_BYTES
     if data_buffer is not None and data_buffer.size:
         data = np.frombuffer(data_buffer, dtype=np.uint8)
@@ -316,8 +321,14 @@ def _cells(column: pa.StringArray) -> tuple[Ints, Ints, npt.NDArray[np.uint8]]:
 
 _NO_BYTES = np.zeros(1, dtype=np.uint8)
 # The layout YYYY-MM-DDTHH:MM:SS: where each field's digits are, and the separators.
-_DIGITS = {"year": (0, 4), "month": (5, 7), "day": (8, 10), "hour": (11, 13),
-           "minute": (14, 16), "second": (17, 19)}  # fmt: skip
+_DIGITS = {
+    "year": (0, 4),
+    "month": (5, 7),
+    "day": (8, 10),
+    "hour": (11, 13),
+    "minute": (14, 16),
+    "second": (17, 19),
+}
 _SEPARATORS = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":"}
 
 
@@ -375,8 +386,9 @@ def _numpy(column: pa.Array) -> npt.NDArray[Any]:
     (``Array.to_numpy`` would import pandas, a second of start-up time.)
     """
     dtype = np.dtype(_NUMPY_TYPES[column.type])
-    return np.frombuffer(column.buffers()[1], dtype=dtype, count=len(column),
-                         offset=column.offset * dtype.itemsize)  # fmt: skip
+    return np.frombuffer(
+        column.buffers()[1], dtype=dtype, count=len(column), offset=column.offset * dtype.itemsize
+    )
 
 
 def _arrow(values: npt.NDArray[Any]) -> pa.Array:
@@ -400,9 +412,16 @@ def _plausible(
     lengths = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
     in_month = lengths[np.clip(month, 0, 12)] + (leap & (month == 2))
     plausible: npt.NDArray[np.bool_] = (
-        (year >= 2) & (year <= 9998) & (month >= 1) & (month <= 12) & (day >= 1)
-        & (day <= in_month) & (hour <= 23) & (minute <= 59) & (second <= 59)
-    )  # fmt: skip
+        (year >= 2)
+        & (year <= 9998)
+        & (month >= 1)
+        & (month <= 12)
+        & (day >= 1)
+        & (day <= in_month)
+        & (hour <= 23)
+        & (minute <= 59)
+        & (second <= 59)
+    )
     return plausible
 
 

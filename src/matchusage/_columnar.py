@@ -132,8 +132,16 @@ class MatchColumns:
             rows.extend([row] * len(people))
             given = match.roles
             roles.extend(given[user].value if user in given else None for user in people)
-        return cls(starts, ends, organizations, rows, users, match_id=ids, program=program_of,
-                   participant_role=roles)  # fmt: skip
+        return cls(
+            starts,
+            ends,
+            organizations,
+            rows,
+            users,
+            match_id=ids,
+            program=program_of,
+            participant_role=roles,
+        )
 
 
 def organizations_of_programs(programs: Iterable[Program] | Mapping[str, str]) -> dict[str, str]:
@@ -429,8 +437,7 @@ def matches_of_columns(columns: MatchColumns) -> list[Match]:
         try:
             begun = from_micros(start[row])
             ended = None if end[row] >= FOREVER else from_micros(end[row])
-            found.append(Match(match_id, program[row], people[row], begun, ended,
-                               roles=given[row]))  # fmt: skip
+            found.append(Match(match_id, program[row], people[row], begun, ended, roles=given[row]))
         except (OverflowError, InvalidRecordError) as error:
             field = getattr(error, "field", "start_us")
             raise InvalidColumnError(

@@ -118,9 +118,14 @@ class ReportColumns:
             if named:
                 roles = MappingProxyType(named)
         made = self._made[row] = Match._trusted(
-            self.ids[row], self.program_labels[int(self.program.codes[row])], people,
-            int(self.start[row]), int(self.end[row]), _UTC_ZONES, roles,
-        )  # fmt: skip
+            self.ids[row],
+            self.program_labels[int(self.program.codes[row])],
+            people,
+            int(self.start[row]),
+            int(self.end[row]),
+            _UTC_ZONES,
+            roles,
+        )
         return made
 
     def bits(self, periods: Sequence[BillingPeriod]) -> npt.NDArray[np.uint64]:
@@ -169,8 +174,9 @@ class MatchIds:
             import pyarrow.compute as pc
 
             indices = pc.sort_indices(self._arrow)
-            order = np.frombuffer(indices.buffers()[1], dtype=np.uint64, count=len(indices),
-                                  offset=indices.offset * 8)  # fmt: skip
+            order = np.frombuffer(
+                indices.buffers()[1], dtype=np.uint64, count=len(indices), offset=indices.offset * 8
+            )
         ranks = np.empty(len(order), dtype=np.int64)
         ranks[order] = np.arange(len(order))
         return ranks

@@ -697,8 +697,9 @@ def _program_ids(source: Source) -> list[str] | None:
         program_id = file.get(line, record, "id", _id)
         if program_id is not None:
             found.append(program_id)
-    if any(error.line is None or error.field in ("columns", "encoding", "csv")
-           for error in file.errors):  # fmt: skip
+    if any(
+        error.line is None or error.field in ("columns", "encoding", "csv") for error in file.errors
+    ):
         return None
     return found
 

@@ -59,8 +59,10 @@ class MatchTable:
 
     def matches(self) -> list[Match]:
         """The matches, in file order, each equal to the one the row-by-row loader builds."""
-        lists = [_as_list(column) for column in (self.program, self.start_us, self.end_us,
-                                                  self.start_zone, self.end_zone)]  # fmt: skip
+        lists = [
+            _as_list(column)
+            for column in (self.program, self.start_us, self.end_us, self.start_zone, self.end_zone)
+        ]
         programs, starts, ends, start_zones, end_zones = lists
         match_of = _as_list(self.participant_match)
         users = [self.user_ids[code] for code in _as_list(self.participant_user)]
@@ -78,8 +80,17 @@ class MatchTable:
             if pair is None:
                 pair = pairs[key] = (zones[key[0]], zones[key[1]])
             given = _NO_ROLES if roles is None else _roles_of(users, roles, first, stop)
-            found.append(trusted(match_id, labels[programs[row]], tuple(users[first:stop]),
-                                 starts[row], ends[row], pair, given))  # fmt: skip
+            found.append(
+                trusted(
+                    match_id,
+                    labels[programs[row]],
+                    tuple(users[first:stop]),
+                    starts[row],
+                    ends[row],
+                    pair,
+                    given,
+                )
+            )
         return found
 
     def columns(self, organization_id: str) -> MatchColumns:

@@ -201,8 +201,17 @@ class Match:
     # sweep, matches without roles share one empty mapping, and a match built
     # from checked columns makes its datetimes only when they are read. The
     # public fields are read-only properties over these slots.
-    __slots__ = ("_end_us", "_ended", "_id", "_people", "_program_id", "_roles", "_start_us",
-                 "_started", "_zones")  # fmt: skip
+    __slots__ = (
+        "_end_us",
+        "_ended",
+        "_id",
+        "_people",
+        "_program_id",
+        "_roles",
+        "_start_us",
+        "_started",
+        "_zones",
+    )
 
     _id: str
     _program_id: str
@@ -353,8 +362,17 @@ class Match:
         return hash(self._key())
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (self._id, self._program_id, self._people, self.started_at,
-                           self.ended_at, dict(self._roles)))  # fmt: skip
+        return (
+            _rebuild,
+            (
+                self._id,
+                self._program_id,
+                self._people,
+                self.started_at,
+                self.ended_at,
+                dict(self._roles),
+            ),
+        )
 
     def __repr__(self) -> str:
         return (
