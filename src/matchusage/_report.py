@@ -376,28 +376,39 @@ def usage_report(
 _Figures = tuple[list["PeriodUsage"], "CurrentUsage", Evidence]
 
 
+def _period_usages(
+    closed: Sequence[BillingPeriod], users: Sequence[frozenset[str]], programs: Sequence[_Programs]
+) -> list[PeriodUsage]:
+    """The usage of each closed period but the first, which only gives the second its new users.
+
+    *users* are the active users of each of *closed*; *programs* each period's
+    users per program and attributed users, from the second period on.
+    """
+    usages = []
+    for period, previous, now_users, (by_program, attributed) in zip(
+        closed[1:], users[:-1], users[1:], programs, strict=True
+    ):
+        usages.append(
+            PeriodUsage(
+                period=period,
+                users=now_users,
+                by_program=by_program,
+                attributed=attributed,
+                new=now_users - previous,
+                dropped=previous - now_users,
+            )
+        )
+    return usages
+
+
 def _object_figures(
     matches: Matches, now: datetime, current: BillingPeriod, spans: list[BillingPeriod]
 ) -> _Figures:
     """The figures of a report from one sweep of the matches over *spans*."""
     *closed, so_far, instant = spans
     found = sweep(matches, spans)
-    usages = []
-    previous = found.users(closed[0])
-    programs = _programs(found, closed[1:])
-    for period, (by_program, attributed) in zip(closed[1:], programs, strict=True):
-        users = found.users(period)
-        usages.append(
-            PeriodUsage(
-                period=period,
-                users=users,
-                by_program=by_program,
-                attributed=attributed,
-                new=users - previous,
-                dropped=previous - users,
-            )
-        )
-        previous = users
+    users = [found.users(period) for period in closed]
+    usages = _period_usages(closed, users, _programs(found, closed[1:]))
 
     now_matches: dict[str, list[Match]] = defaultdict(list)
     for match in found.matches(instant):
@@ -483,23 +494,9 @@ def _columnar_figures(
     evidence = ColumnEvidence(ReportColumns(columns), spans)
     figures = ReportFigures(evidence)
     slots = range(1, len(closed))
-    usages = []
-    previous = figures.users(0)
-    for slot, by_program, attributed in zip(
-        slots, figures.by_program(slots), figures.attributed(slots), strict=True
-    ):
-        users = figures.users(slot)
-        usages.append(
-            PeriodUsage(
-                period=closed[slot],
-                users=users,
-                by_program=by_program,
-                attributed=attributed,
-                new=users - previous,
-                dropped=previous - users,
-            )
-        )
-        previous = users
+    users = [figures.users(slot) for slot in range(len(closed))]
+    programs = list(zip(figures.by_program(slots), figures.attributed(slots), strict=True))
+    usages = _period_usages(closed, users, programs)
     open_usage = CurrentUsage(
         period=cycle.period_containing(now),
         at=now,
