@@ -425,6 +425,10 @@ def test_without_numpy_the_same_entry_points_run_in_python() -> None:
             print(error)
     """
 
-    expected = ["2", "engine='numpy' needs numpy: pip install 'matchusage[numpy]'"]
+    expected = [
+        "2",
+        "engine='numpy' needs numpy: pip install \"matchusage[numpy]\""
+        ' (from a checkout of matchusage: pip install ".[numpy]")',
+    ]
 
     assert expected == run_python(code).splitlines()

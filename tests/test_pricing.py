@@ -242,3 +242,11 @@ def test_tier_bounds_are_positive_integers(up_to: object) -> None:
 def test_quantity_must_be_a_count(quantity: object) -> None:
     with pytest.raises(InvalidRecordError, match="'quantity' must be a non-negative integer"):
         Plan("p", "1", "EUR").lines(quantity)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("price", "quantity"), [("1", 10**30), ("1e999999999999", 10**9)], ids=["quantity", "price"]
+)
+def test_an_amount_too_large_for_money_is_an_invalid_record(price: str, quantity: int) -> None:
+    with pytest.raises(InvalidRecordError, match="'amount' must be an amount of at most 28 digits"):
+        Plan("p", price, "EUR").lines(quantity)

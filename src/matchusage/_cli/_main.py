@@ -75,6 +75,13 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: error: {message} (see --help)")
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """*text* quoted for an error line, shortened if long (a 5,000-digit number, say)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[: limit // 2]!r}... ({len(text):,} characters)"
+
+
 def _argument(
     parse: Callable[[str], T], error: type[Exception], expected: str
 ) -> Callable[[str], T]:
@@ -84,7 +91,7 @@ def _argument(
         try:
             return parse(text)
         except error:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {expected}") from None
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not {expected}") from None
 
     return convert
 
@@ -105,7 +112,7 @@ def _instant(text: str) -> datetime:
     value = _iso_instant(text)
     if not is_aware(value):
         raise argparse.ArgumentTypeError(
-            f"{text!r} has no UTC offset; add one, as in 2026-03-01T09:00:00+01:00 "
+            f"{_shown(text)} has no UTC offset; add one, as in 2026-03-01T09:00:00+01:00 "
             "(times are never guessed)"
         )
     return value
@@ -118,7 +125,7 @@ def _integer(minimum: int, meaning: str) -> Callable[[str], int]:
         except ValueError:
             value = minimum - 1
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {meaning} integer")
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not a {meaning} integer")
         return value
 
     return parse

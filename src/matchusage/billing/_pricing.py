@@ -150,9 +150,16 @@ class InvoiceLine:
 
 
 def _line(description: str, quantity: int, unit_price: Decimal, currency: str) -> InvoiceLine:
-    return InvoiceLine(
-        description, quantity, unit_price, round_money(quantity * unit_price, currency)
-    )
+    try:
+        amount = round_money(quantity * unit_price, currency)
+    except ArithmeticError:  # decimal.Overflow, or InvalidOperation past 28 digits
+        raise InvalidRecordError(
+            f"InvoiceLine {description!r}",
+            "amount",
+            f"{quantity} x {unit_price}",
+            "an amount of at most 28 digits (decimals included)",
+        ) from None
+    return InvoiceLine(description, quantity, unit_price, amount)
 
 
 def check_tiers(record: str, tiers: Iterable[PriceTier]) -> tuple[PriceTier, ...]:
