@@ -1,4 +1,4 @@
-"""Counting in the database versus loading the matches and sweeping them in Python.
+"""Counting in the database, reading columns out of it, and sweeping Match objects in Python.
 
 One million matches (one organization of 500,000, and 500 organizations of
 1,000) are loaded into SQLite and into PostgreSQL 15; then, on each:
@@ -7,20 +7,27 @@ One million matches (one organization of 500,000, and 500 organizations of
 - the usage report of every organization (each with its own anchor and time
   zone),
 
-are computed twice: pushed down (`SQLRepository.count_active_users` /
-`count_closed_periods`, one statement) and in Python (`OrganizationMatches` +
-`active_users_by_period`, which reads the window's match rows and sweeps
-them). The counts are checked equal first; then each way is timed (best of
-``--repeat``) and the ratios printed.
+are computed three ways: counted by the database (`count_active_users` /
+`count_closed_periods(method="database")`, one statement), read as columns
+and counted by the columnar engine (`match_columns` + `columnar_counts` /
+`count_closed_periods(method="columns")`: on PostgreSQL each column packed
+into one binary value by the server, unpacked by numpy and pyarrow), and
+in Python (`OrganizationMatches` + `active_users_by_period`, which builds a
+`Match` per row and sweeps them). On PostgreSQL, with
+`adbc-driver-postgresql` installed, the same rows are also fetched through
+ADBC into Arrow, and as CSV through psycopg's `COPY ... TO STDOUT`, for
+comparison. The counts are checked equal first; then each way is timed
+(best of ``--repeat``) and the ratios printed.
 
     python benchmarks/bench_sql.py                 # starts a throwaway PostgreSQL cluster
     python benchmarks/bench_sql.py --postgresql postgresql+psycopg://...   # an empty database
-    python benchmarks/bench_sql.py --matches 100000   # a smaller run
+    python benchmarks/bench_sql.py --matches 100000 --skip-sqlite   # a smaller run
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import random
 import sys
 import tempfile
@@ -35,8 +42,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 import matchusage
-from matchusage import BillingCycle, Organization, Program
+from matchusage import BillingCycle, MatchColumns, Organization, Program
 from matchusage.sql import SQLRepository
+from matchusage.sql._pushdown import period_keys
 from matchusage.sql._schema import Instant
 
 UTC = timezone.utc
@@ -139,7 +147,96 @@ def best(repeat: int, work: Callable[[], Any]) -> float:
     return min(times)
 
 
-def measure(name: str, engine: sa.Engine, matches: int, repeat: int) -> list[tuple[str, ...]]:
+def _candidates_sql(repository: SQLRepository, plan: dict[str, Any]) -> str:
+    """The columns path's rows as one SQL text (instants as microseconds), for other readers."""
+    pushdown = repository._pushdown
+    with repository.engine.connect() as connection:
+        [(source, share)] = pushdown.shares(connection, period_keys(plan))
+        candidates = pushdown.candidates(source, share, None, False)
+        epoch = [
+            sa.cast(sa.extract("epoch", c) * 1_000_000, sa.BigInteger)
+            for c in (candidates.c.started_at, candidates.c.ended_at)
+        ]
+        statement = sa.select(
+            candidates.c.organization_id,
+            epoch[0],
+            sa.func.coalesce(epoch[1], MatchColumns.ONGOING),
+            candidates.c.user_id,
+        )
+        compiled = statement.compile(
+            dialect=connection.dialect, compile_kwargs={"literal_binds": True}
+        )
+        return str(compiled)
+
+
+def _count_table(table: Any, plan: dict[str, Any]) -> dict[str, dict[Any, int]]:
+    import pyarrow.compute as pc
+
+    organization = pc.dictionary_encode(table.column(0)).combine_chunks()
+    user = pc.dictionary_encode(table.column(3)).combine_chunks()
+    columns = MatchColumns(
+        table.column(1).to_numpy(),
+        table.column(2).to_numpy(),
+        organization.indices.to_numpy(),
+        range(table.num_rows),
+        user.indices.to_numpy(),
+        organization_ids=organization.dictionary.to_pylist(),
+    )
+    return matchusage.columnar_counts(columns, plan)
+
+
+def other_readers(url: str, repository: SQLRepository) -> dict[str, Callable[[], Any]]:
+    """The every-organization batch with the rows read by ADBC, or by psycopg's COPY."""
+    import pyarrow as pa
+    import pyarrow.csv as csv
+
+    def plan() -> dict[str, Any]:
+        return matchusage.batch_periods(repository.organizations(), now=NOW, count=6)
+
+    def via_copy() -> dict[str, dict[Any, int]]:
+        chosen = plan()
+        sql = _candidates_sql(repository, chosen)
+        raw = repository.engine.raw_connection()
+        try:
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy,
+            ):  # type: ignore[attr-defined]
+                data = b"".join(bytes(block) for block in copy)
+        finally:
+            raw.close()
+        types = [pa.string(), pa.int64(), pa.int64(), pa.string()]
+        table = csv.read_csv(
+            io.BytesIO(data),
+            read_options=csv.ReadOptions(column_names=["o", "s", "e", "u"]),
+            convert_options=csv.ConvertOptions(column_types=dict(zip("oseu", types, strict=True))),
+        )
+        return _count_table(table, chosen)
+
+    readers = {"psycopg COPY (CSV)": via_copy}
+    try:
+        import adbc_driver_postgresql.dbapi as adbc
+    except ImportError:
+        return readers
+    parsed = sa.engine.make_url(url)
+    query = "&".join(f"{k}={v}" for k, v in parsed.query.items())
+    uri = f"postgresql://{parsed.username}@{parsed.host or ''}/{parsed.database}?{query}"
+
+    def via_adbc() -> dict[str, dict[Any, int]]:
+        chosen = plan()
+        sql = _candidates_sql(repository, chosen)
+        with adbc.connect(uri) as connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+            table = cursor.fetch_arrow_table()
+        return _count_table(table, chosen)
+
+    readers["ADBC (Arrow)"] = via_adbc
+    return readers
+
+
+def measure(
+    name: str, engine: sa.Engine, matches: int, repeat: int, url: str | None = None
+) -> list[tuple[str, ...]]:
     repository = SQLRepository(engine)
     started = time.perf_counter()
     load(repository, matches)
@@ -153,12 +250,19 @@ def measure(name: str, engine: sa.Engine, matches: int, repeat: int) -> list[tup
     def one_pushdown() -> dict[Any, int]:
         return repository.count_active_users(large.id, periods)
 
+    def one_columns() -> dict[Any, int]:
+        columns = repository.match_columns({large.id: periods})
+        return matchusage.columnar_counts(columns, {large.id: periods})[large.id]
+
     def one_python() -> dict[Any, int]:
         source = matchusage.OrganizationMatches(repository, large.id)
         return {p: len(u) for p, u in matchusage.active_users_by_period(source, periods).items()}
 
     def all_pushdown() -> dict[str, dict[Any, int]]:
-        return repository.count_closed_periods(before=NOW, count=6)
+        return dict(repository.count_closed_periods(before=NOW, count=6, method="database"))
+
+    def all_columns() -> dict[str, dict[Any, int]]:
+        return dict(repository.count_closed_periods(before=NOW, count=6, method="columns"))
 
     def all_python() -> dict[str, dict[Any, int]]:
         found = {}
@@ -169,16 +273,26 @@ def measure(name: str, engine: sa.Engine, matches: int, repeat: int) -> list[tup
             found[organization.id] = {p: len(u) for p, u in users.items()}
         return found
 
-    assert one_pushdown() == one_python(), "single organization: counts differ"
-    assert all_pushdown() == all_python(), "every organization: counts differ"
+    assert one_pushdown() == one_python() == one_columns(), "single organization: counts differ"
+    every = all_pushdown()
+    assert every == all_python() == all_columns(), "every organization: counts differ"
+    readers = other_readers(url, repository) if url else {}
+    for reader, work in readers.items():
+        assert every == work(), f"every organization, {reader}: counts differ"
     loaded = len(repository.matches(large.id, start=periods[0].start, end=periods[-1].end))
     results = []
-    for scenario, pushdown, python in [
-        (f"1 org, 6 periods ({loaded:,} matches in window)", one_pushdown, one_python),
-        (f"{SMALL + 1} orgs x 6 periods, one statement", all_pushdown, all_python),
-    ]:
-        pushed, swept = best(repeat, pushdown), best(repeat, python)
-        results.append((name, scenario, f"{pushed:.3f}", f"{swept:.3f}", f"{swept / pushed:.1f}x"))
+    for scenario, pushdown, columns, python in [
+        (f"1 org, 6 periods ({loaded:,} matches in window)", one_pushdown, one_columns,
+         one_python),
+        (f"{SMALL + 1} orgs x 6 periods", all_pushdown, all_columns, all_python),
+    ]:  # fmt: skip
+        pushed, read, swept = (best(repeat, work) for work in (pushdown, columns, python))
+        results.append((name, scenario, f"{pushed:.3f}", f"{read:.3f}", f"{swept:.3f}",
+                        f"{pushed / read:.1f}x", f"{swept / pushed:.1f}x"))  # fmt: skip
+    for reader, work in readers.items():
+        via = best(repeat, work)
+        scenario = f"{SMALL + 1} orgs x 6 periods, columns via {reader}"
+        results.append((name, scenario, "", f"{via:.3f}", "", "", ""))  # fmt: skip
     return results
 
 
@@ -187,13 +301,15 @@ def main() -> None:
     parser.add_argument("--matches", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgresql", help="URL of an empty PostgreSQL database")
+    parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     options = parser.parse_args()
     results = []
     with ExitStack() as stack:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        sqlite = sa.create_engine(f"sqlite:///{folder / 'bench.db'}")
-        results += measure("SQLite", sqlite, options.matches, options.repeat)
-        sqlite.dispose()
+        if not options.skip_sqlite:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            sqlite = sa.create_engine(f"sqlite:///{folder / 'bench.db'}")
+            results += measure("SQLite", sqlite, options.matches, options.repeat)
+            sqlite.dispose()
         url = options.postgresql
         if url is None:
             # The test suite's throwaway cluster (runs the server as 'postgres' when root).
@@ -205,9 +321,10 @@ def main() -> None:
                 sys.exit("PostgreSQL server binaries not found; pass --postgresql URL")
             url = stack.enter_context(_postgresql.cluster(binaries))
         postgresql = sa.create_engine(url)
-        results += measure("PostgreSQL", postgresql, options.matches, options.repeat)
+        results += measure("PostgreSQL", postgresql, options.matches, options.repeat, url)
         postgresql.dispose()
-    header = ("database", "scenario", "pushdown s", "python s", "python/pushdown")
+    header = ("database", "scenario", "database s", "columns s", "python s", "database/columns",
+              "python/database")  # fmt: skip
     widths = [max(len(row[i]) for row in [header, *results]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *results]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))

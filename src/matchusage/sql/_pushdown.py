@@ -99,7 +99,7 @@ class Pushdown:
         [`shares`][matchusage.sql._pushdown.Pushdown.shares]), with the
         ``(organization id, period)`` each *k* stands for.
         """
-        keys = list(dict.fromkeys((key, p) for key, value in periods.items() for p in value))
+        keys = period_keys(periods)
         checked = connection.dialect.name == "sqlite"
         for source, share in self.shares(connection, keys, program_id):
             yield self._hits_query(source, share, program_id, checked), keys
@@ -291,3 +291,8 @@ def _malformed_column(
         return []
     column = hits.c.malformed
     return [column if aggregate is None else aggregate(column)]
+
+
+def period_keys(periods: Mapping[str, Sequence[BillingPeriod]]) -> list[tuple[str, BillingPeriod]]:
+    """Every distinct ``(organization id, period)`` pair, in order: the period rows."""
+    return list(dict.fromkeys((key, p) for key, value in periods.items() for p in value))
