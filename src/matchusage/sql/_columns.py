@@ -77,33 +77,45 @@ def fetch_columns(
 def _packed(
     connection: sa.Connection, pushdown: Pushdown, candidates: sa.Subquery
 ) -> tuple[bytes, ...]:
-    """The candidates' five columns, each packed by the server into one ``bytea``."""
+    """The candidates' columns, each packed by the server into one ``bytea``."""
     send = "timestamp_send" if pushdown.mapping.naive_utc else "timestamptz_send"
 
-    def instants(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
+    def instant(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
         packed: sa.ColumnElement[bytes] = getattr(sa.func, send)(column, type_=sa.LargeBinary)
         return packed
+
+    def utf8(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
+        return sa.func.convert_to(sa.cast(column, sa.Text), "UTF8", type_=sa.LargeBinary)
+
+    ongoing = sa.literal(_ONGOING, sa.LargeBinary)
+    # Each value computed once: OFFSET 0 keeps the planner from copying the
+    # expressions into the aggregates that read them twice.
+    rows = (
+        sa.select(
+            instant(candidates.c.started_at).label("started"),
+            sa.func.coalesce(instant(candidates.c.ended_at), ongoing).label("ended"),
+            utf8(candidates.c.organization_id).label("organization"),
+            utf8(candidates.c.user_id).label("user"),
+        )
+        .offset(0)
+        .subquery("rows")
+    )
 
     def pack(value: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
         # Every aggregate of one query reads the rows in the same order.
         empty = sa.literal(b"", sa.LargeBinary)
         return sa.func.string_agg(value, empty, type_=sa.LargeBinary)
 
-    def text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
-        return sa.func.convert_to(sa.cast(column, sa.Text), "UTF8", type_=sa.LargeBinary)
+    def lengths(column: sa.ColumnElement[bytes]) -> sa.ColumnElement[bytes]:
+        return sa.func.int4send(sa.func.octet_length(column), type_=sa.LargeBinary)
 
-    def lengths(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
-        length = sa.func.octet_length(text(column))
-        return sa.func.int4send(length, type_=sa.LargeBinary)
-
-    ended = sa.func.coalesce(instants(candidates.c.ended_at), sa.literal(_ONGOING, sa.LargeBinary))
     statement = sa.select(
-        pack(instants(candidates.c.started_at)),
-        pack(ended),
-        pack(lengths(candidates.c.organization_id)),
-        pack(text(candidates.c.organization_id)),
-        pack(lengths(candidates.c.user_id)),
-        pack(text(candidates.c.user_id)),
+        pack(rows.c.started),
+        pack(rows.c.ended),
+        pack(lengths(rows.c.organization)),
+        pack(rows.c.organization),
+        pack(lengths(rows.c.user)),
+        pack(rows.c.user),
     )
     row = connection.execute(statement).one()
     return tuple(b"" if value is None else bytes(value) for value in row)
