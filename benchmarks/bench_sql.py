@@ -302,6 +302,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgresql", help="URL of an empty PostgreSQL database")
     parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--skip-postgresql", action="store_true", help="SQLite only")
     options = parser.parse_args()
     results = []
     with ExitStack() as stack:
@@ -311,7 +312,7 @@ def main() -> None:
             results += measure("SQLite", sqlite, options.matches, options.repeat)
             sqlite.dispose()
         url = options.postgresql
-        if url is None:
+        if url is None and not options.skip_postgresql:
             # The test suite's throwaway cluster (runs the server as 'postgres' when root).
             sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
             import _postgresql
@@ -320,9 +321,10 @@ def main() -> None:
             if binaries is None:
                 sys.exit("PostgreSQL server binaries not found; pass --postgresql URL")
             url = stack.enter_context(_postgresql.cluster(binaries))
-        postgresql = sa.create_engine(url)
-        results += measure("PostgreSQL", postgresql, options.matches, options.repeat, url)
-        postgresql.dispose()
+        if url is not None:
+            postgresql = sa.create_engine(url)
+            results += measure("PostgreSQL", postgresql, options.matches, options.repeat, url)
+            postgresql.dispose()
     header = ("database", "scenario", "database s", "columns s", "python s", "database/columns",
               "python/database")  # fmt: skip
     widths = [max(len(row[i]) for row in [header, *results]) for i in range(len(header))]
