@@ -281,8 +281,7 @@ def _instants(
                 continue
             rows = np.flatnonzero((lengths == length) & (zulu == is_zulu))
             if rows.size:
-                text = data[starts[rows, None] + np.arange(length)]
-                found = _parse_fixed(text, fraction, is_zulu)
+                found = _parse_fixed(_block(data, starts[rows], length), fraction, is_zulu)
                 if found is not None:
                     valid, row_micros, row_offsets = found
                     micros[rows] = row_micros
@@ -320,6 +319,19 @@ def _cells(column: pa.StringArray) -> tuple[Ints, Ints, npt.NDArray[np.uint8]]:
 
 
 _NO_BYTES = np.zeros(1, dtype=np.uint8)
+
+
+def _block(data: npt.NDArray[np.uint8], starts: Ints, length: int) -> npt.NDArray[np.uint8]:
+    """The cells of *length* bytes at *starts*, one row each (a view when they are adjacent)."""
+    first = int(starts[0])
+    if int(starts[-1]) - first == (len(starts) - 1) * length and (
+        len(starts) < 2 or (np.diff(starts) == length).all()
+    ):
+        return data[first : first + len(starts) * length].reshape(len(starts), length)
+    gathered: npt.NDArray[np.uint8] = data[starts[:, None] + np.arange(length)]
+    return gathered
+
+
 # The layout YYYY-MM-DDTHH:MM:SS: where each field's digits are, and the separators.
 _DIGITS = {
     "year": (0, 4),
@@ -340,13 +352,12 @@ def _parse_fixed(
     Returns which rows are such instants (with fields a datetime accepts),
     their UTC microseconds and their offsets in seconds.
     """
-    digits = text.astype(np.int64) - ord("0")
-    is_digit = (digits >= 0) & (digits <= 9)
+    is_digit = (text >= ord("0")) & (text <= ord("9"))
 
     def number(first: int, stop: int) -> Ints:
         value = np.zeros(len(text), dtype=np.int64)
         for column in range(first, stop):
-            value = value * 10 + digits[:, column]
+            value = value * 10 + (text[:, column].astype(np.int64) - ord("0"))
         return value
 
     ok = is_digit[:, :4].all(axis=1) & is_digit[:, 5:7].all(axis=1) & is_digit[:, 8:10].all(axis=1)

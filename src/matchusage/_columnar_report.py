@@ -286,16 +286,14 @@ class ReportFigures:
         data = self.evidence.data
         programs = data.program.codes[data.match_of[self.rows]]
         keys = programs.astype(np.int64) * data.user.size + self.row_users
-        if data.program.size * data.user.size <= max(4 * len(keys), 1 << 20):
-            # Few enough (program, user) pairs for a dense table: no sort.
-            masks = np.zeros(data.program.size * data.user.size, dtype=np.uint64)
-            np.bitwise_or.at(masks, keys, self.row_bits)
-            pairs = np.flatnonzero(masks)
-            masks = masks[pairs]
-        else:
-            pairs, inverse = np.unique(keys, return_inverse=True)
-            masks = np.zeros(len(pairs), dtype=np.uint64)
-            np.bitwise_or.at(masks, inverse.reshape(-1), self.row_bits)
+        # One sort, then each (program, user) pair's rows OR-ed together.
+        order = np.argsort(keys)
+        keys = keys[order]
+        first = np.flatnonzero(np.diff(keys, prepend=-1))  # keys are not negative
+        pairs = keys[first]
+        masks = np.zeros(0, dtype=np.uint64)
+        if len(first):
+            masks = np.bitwise_or.reduceat(self.row_bits[order], first)
         pair_program, pair_user = pairs // data.user.size, pairs % data.user.size
         found = []
         for slot in slots:
