@@ -357,3 +357,31 @@ def test_tables_print_no_control_characters_from_the_data(tmp_path: Path) -> Non
     assert {"\x1b", "\x07", "\u202e"}.isdisjoint(text)
     assert "Lead[2Jers" in text
     assert "Why was u001 (User 001) billed?" in text
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("threshold", "quiet", "shown"),
+    [(1, False, True), (1, True, False), (10**12, False, False)],
+    ids=["large-input", "quiet", "small-input"],
+)
+def test_progress_is_shown_on_a_terminal_for_large_inputs_unless_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: int, quiet: bool, shown: bool
+) -> None:
+    from matchusage._cli import _progress
+
+    for name in ("organization.json", "programs.csv", "users.csv", "matches.csv"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(_progress, "LARGE_INPUT_BYTES", threshold)
+    command = ["export", "--data", str(tmp_path), "-o", str(tmp_path / "out.csv")]
+    assert 0 == main(command + ["--quiet"] * quiet, out=io.StringIO())
+    written = terminal.getvalue()
+    assert shown == ("reading the data files" in written)
+    assert shown == ("rows" in written.replace("rows written", ""))
+    assert written.endswith(f"rows written to {tmp_path / 'out.csv'}\n")

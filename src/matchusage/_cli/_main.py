@@ -35,6 +35,7 @@ from .._version import version
 from ..exceptions import MatchUsageError, PeriodOutOfRangeError
 from ..protocols import SnapshotStore
 from ._example import EXAMPLE_NOW, example_data
+from ._progress import Progress
 from ._render import (
     current_json,
     explanations_json,
@@ -142,6 +143,12 @@ def _parents() -> dict[str, _Parser]:
     )
     sources.add_argument(
         "--example", action="store_true", help="use the bundled example organization"
+    )
+    data.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars (shown on a terminal while large inputs are read and counted)",
     )
 
     cycle = _Parser(add_help=False)
@@ -322,7 +329,10 @@ class _Context:
         # Bars and arrows fall back to ASCII where the output cannot encode them.
         self.ascii_only = not is_unicode(out)
         example = args.command == "demo" or getattr(args, "example", False)
-        data = read_directory(example_data() if example else args.data)
+        directory = None if example else args.data
+        self.progress = Progress.of(3, quiet=getattr(args, "quiet", False), directory=directory)
+        with self.progress.step("reading the data files"):
+            data = read_directory(example_data() if example else args.data)
         self.organization: Organization = data.organization
         self.now: datetime = args.now or (EXAMPLE_NOW if example else datetime.now(UTC))
         self.cycle = _cycle(self.organization, args)
@@ -350,6 +360,7 @@ class _Context:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.progress.close()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -358,6 +369,10 @@ class _Context:
         return Labels(self.cycle.timezone, periods, self.programs, ascii_only=self.ascii_only)
 
     def report(self, periods: int, *, now: datetime | None = None) -> UsageReport:
+        with self.progress.step("counting"):
+            return self._report(periods, now)
+
+    def _report(self, periods: int, now: datetime | None) -> UsageReport:
         return usage_report(
             self.source,
             self.cycle,
@@ -465,7 +480,11 @@ def _write_html(context: _Context, report: UsageReport, path: str) -> None:
 
 
 def _active(args: argparse.Namespace, out: TextIO) -> int:
-    context = _Context(args, out)
+    with _Context(args, out) as context:
+        return _write_active(context, args, out)
+
+
+def _write_active(context: _Context, args: argparse.Namespace, out: TextIO) -> int:
     report = context.report(0)
     labels = context.labels(report)
     if args.format == "json":
@@ -504,8 +523,14 @@ def _write_export(context: _Context, args: argparse.Namespace, out: TextIO) -> i
     if args.output is None:
         write(report, out, period=period, users=users, live=args.live)
         return 0
-    with open(args.output, "w", encoding="utf-8", newline="") as file:
-        count = write(report, file, period=period, users=users, live=args.live)
+    rows = sum(u.count for u in report.periods) if period is None else 0
+    with (
+        open(args.output, "w", encoding="utf-8", newline="") as file,
+        context.progress.step("writing the export"),
+    ):
+        target = context.progress.rows(file, rows)
+        count = write(report, target, period=period, users=users, live=args.live)
+    context.progress.close()  # before the summary line
     basis = ""
     if report.billing_checked:
         basis = " (live recount)" if args.live else " (billed users of billed periods)"
@@ -514,7 +539,11 @@ def _write_export(context: _Context, args: argparse.Namespace, out: TextIO) -> i
 
 
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
-    context = _Context(args, out)
+    with _Context(args, out) as context:
+        return _write_explanations(context, args, out)
+
+
+def _write_explanations(context: _Context, args: argparse.Namespace, out: TextIO) -> int:
     user_id: str = args.user_id
     found: list[Explanation]
     if args.period is None:
