@@ -81,6 +81,14 @@ def main() -> None:
 
     rows = generate(args.matches)
     matches, build = timed(lambda: [Match(*row) for row in rows])
+    # Memory of the Match objects alone: the rows' strings and datetimes exist already.
+    sample = rows[:100_000]
+    gc.collect()
+    tracemalloc.start()
+    kept = [Match(*row) for row in sample]
+    per_match = tracemalloc.get_traced_memory()[0] / len(kept)
+    tracemalloc.stop()
+    del kept
     periods = BillingCycle.monthly(datetime(2023, 1, 15, tzinfo=UTC)).closed_periods(
         before=NOW, count=args.periods
     )
@@ -110,6 +118,7 @@ def main() -> None:
     ]:
         print(f"{label:<34}{seconds:>10.3f}{seconds / n * 1e6:>11.3f} us{n / seconds:>14,.0f}")
     print(f"sweep speed-up over the naive loop: {naive_time / sweep_time:.1f}x")
+    print(f"memory of a Match (beyond its given fields): {per_match:.0f} bytes")
     print(
         f"sweep peak extra memory: {peak / 2**20:.1f} MiB "
         f"({peak / 2**20 / (n / 1e6):.1f} MiB per million matches)"
