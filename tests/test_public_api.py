@@ -95,3 +95,9 @@ def test_billing_names_moved_from_the_top_level_still_work_with_a_warning() -> N
 def test_an_unknown_top_level_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         matchusage.no_such_name  # noqa: B018
+
+
+def test_billing_names_added_after_the_move_are_not_offered_at_the_top_level() -> None:
+    """Only the 0.1 names moved; newer billing names were never top-level names."""
+    with pytest.raises(AttributeError, match="render_portal_html"):
+        matchusage.render_portal_html  # noqa: B018

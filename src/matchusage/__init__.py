@@ -80,7 +80,39 @@ __all__ = [
 
 # Billing names lived at the top level in 0.1; they moved to `matchusage.billing` and keep
 # working from here, with a DeprecationWarning, until 0.2.
-_MOVED_TO_BILLING = frozenset(billing.__all__)
+_MOVED_TO_BILLING = frozenset(
+    {
+        "Address",
+        "Adjustment",
+        "BillingDetails",
+        "BillingFailure",
+        "BillingPortal",
+        "BillingRunSummary",
+        "CloseResult",
+        "CloseStatus",
+        "DocumentFormat",
+        "DocumentKind",
+        "Invoice",
+        "InvoiceDocument",
+        "InvoiceLine",
+        "InvoiceStatus",
+        "MatchEvidence",
+        "PaymentMethod",
+        "Plan",
+        "PriceTier",
+        "ReportedUsage",
+        "TierMode",
+        "UsageSnapshot",
+        "billing_portal",
+        "billing_run",
+        "close_period",
+        "due_periods",
+        "minor_units",
+        "reconcile",
+        "round_money",
+        "usage_idempotency_key",
+    }
+)
 
 
 def __getattr__(name: str) -> object:
