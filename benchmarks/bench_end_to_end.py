@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--matches", type=int, default=1_000_000)
     parser.add_argument("--dir", help="data directory (default: /tmp/matchusage-bench-N)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--job", choices=["report", "export", "both"], default="both")
     parser.add_argument(
         "--duckdb", nargs=4, metavar=("JOB", "DIR", "SPANS", "OUT"), help=argparse.SUPPRESS
     )
@@ -189,6 +190,8 @@ def main() -> None:
         f"{'matchusage MB':>14} {'DuckDB MB':>10}"
     )
     for job, (mine, theirs) in jobs.items():
+        if args.job not in (job, "both"):
+            continue
         best_mine = best_theirs = float("inf")
         rss_mine = rss_theirs = 0
         for _ in range(args.runs):
