@@ -18,7 +18,9 @@ files included), alternating the two sides, best of ``--runs``:
   joins and aggregates) with ``COPY ... TO`` CSV. The row counts are checked
   equal.
 
-Peak memory is the child process's maximum resident set (``wait4``). The
+CPU seconds (user + system, both of DuckDB's threads) are printed too: on a
+shared machine they move less than wall time. Peak memory is the child
+process's maximum resident set (``wait4``). The
 data directory is written by ``csvdata.py`` when it does not exist yet.
 """
 
@@ -42,8 +44,8 @@ PERIODS = 6
 DUCKDB_THREADS = 2
 
 
-def run(command: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS bytes and standard output of one process."""
+def run(command: list[str]) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds, peak RSS bytes and standard output of one process."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
@@ -53,7 +55,7 @@ def run(command: list[str]) -> tuple[float, int, str]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise SystemExit(f"{command} failed with status {process.returncode}")
-    return seconds, usage.ru_maxrss * 1024, output
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, output
 
 
 def periods(directory: str) -> list[tuple[int, int, int]]:
@@ -192,13 +194,15 @@ def main() -> None:
     for job, (mine, theirs) in jobs.items():
         if args.job not in (job, "both"):
             continue
-        best_mine = best_theirs = float("inf")
+        best_mine = best_theirs = cpu_mine = cpu_theirs = float("inf")
         rss_mine = rss_theirs = 0
         for _ in range(args.runs):
-            seconds, rss, output = run(mine)
+            seconds, cpu, rss, output = run(mine)
             best_mine, rss_mine = min(best_mine, seconds), max(rss_mine, rss)
-            seconds, rss, other = run(theirs)
+            cpu_mine = min(cpu_mine, cpu)
+            seconds, cpu, rss, other = run(theirs)
             best_theirs, rss_theirs = min(best_theirs, seconds), max(rss_theirs, rss)
+            cpu_theirs = min(cpu_theirs, cpu)
         if job == "report":
             assert matchusage_figures(output) == json.loads(other), "the figures differ"
         else:
