@@ -54,6 +54,7 @@ class _Codes:
         self.labels: Sequence[str] | None = None
         self.values: npt.NDArray[Any] | None = None  # sorted distinct integer ids
         self.direct = False  # codes are the integer ids themselves
+        self._index: dict[str, int] | None = None
         if labels is not None:
             self.labels = label_list(labels, name)
             self.codes = _int_column(column, name)
@@ -62,7 +63,6 @@ class _Codes:
                 row = int(np.argmax((self.codes < 0) | (self.codes >= self.size)))
                 bad = int(self.codes[row])
                 raise InvalidColumnError(name, row, bad, f"a code in 0..{self.size - 1}")
-            self._index = {label: code for code, label in enumerate(self.labels)}
             return
         array = np.asarray(column)
         if array.dtype.kind in "iu" and array.ndim == 1:
@@ -90,7 +90,6 @@ class _Codes:
         self.labels, self.codes, self.size = names, codes, len(names)
         # The same id may arrive as 17 and "17": they are one id.
         self.codes = self._merge_duplicates()
-        self._index = {label: code for code, label in enumerate(self.labels)}
 
     def _merge_duplicates(self) -> IntArray:
         assert self.labels is not None
@@ -103,6 +102,8 @@ class _Codes:
     def code_of(self, label: str) -> int | None:
         """The code of id *label*, or ``None`` if the column does not hold it."""
         if self.labels is not None:
+            if self._index is None:  # made on the first look-up: most uses never look up
+                self._index = {label: code for code, label in enumerate(self.labels)}
             return self._index.get(label)
         try:
             value = int(label)
