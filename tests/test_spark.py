@@ -569,3 +569,15 @@ def test_billing_job_runs_with_spark_submit(
     assert ["organization_id=paris", "organization_id=tokyo"] == sorted(
         p.name for p in (tmp_path / "out" / "exports").glob("organization_id=*")
     )
+
+
+def test_match_ids_of_two_types_meet_as_text(spark: SparkSession) -> None:
+    """Integer match ids on the matches, their decimal strings on the participants."""
+    batch = merged([two_organizations()], "integer")
+    frames = frames_of(spark, batch, "integer")
+    as_text = frames.participants.withColumn("match_id", F.col("match_id").cast("string"))
+    mixed = mus.MatchFrames(frames.matches, as_text, frames.programs)
+    given_ = {"now": NOW, "organizations": batch[0], "count": 3}
+    expected = batch_counts(batch[2], programs=batch[1], **given_)
+
+    assert expected == mus.collect_counts(mus.batch_counts(mixed, **given_), **given_)

@@ -18,12 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from .._columnar import MatchColumns, columnar_active_users, columnar_counts
 from .._periods import BillingPeriod
 from .._time import from_micros
-from ._frames import MatchFrames, canonical_matches, canonical_participants
+from ._frames import MatchFrames, canonical_participants
+from ._overlaps import in_window
 from ._periods import Plan
 
 _Spans = dict[str, list[tuple[int, int, int]]]
@@ -34,19 +34,7 @@ def grouped(frames: MatchFrames, periods: DataFrame, planned: Plan, *, ids: bool
 
     Only the organizations and periods with someone active have rows.
     """
-    # Matches outside every period of their organization never leave their partition.
-    windows = periods.groupBy("organization_id").agg(
-        F.min("start_us").alias("low"), F.max("end_us").alias("high")
-    )
-    matches = (
-        canonical_matches(frames)
-        .join(F.broadcast(windows), "organization_id")
-        .filter(
-            (F.col("start_us") < F.col("high"))
-            & (F.col("end_us") > F.col("low"))
-            & (F.col("end_us") > F.col("start_us"))
-        )
-    )
+    matches = in_window(frames, periods)
     rows = matches.join(canonical_participants(frames), "match_id").select(
         "organization_id", "start_us", "end_us", "user_id"
     )

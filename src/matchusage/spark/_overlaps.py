@@ -14,27 +14,43 @@ from ._frames import MatchFrames, canonical_matches, canonical_participants, use
 KEY = ["organization_id", "period_index"]
 
 
-def overlapping(frames: MatchFrames, periods: DataFrame) -> DataFrame:
-    """Each match with each period of its organization that it overlaps by a positive amount.
+def in_window(frames: MatchFrames, periods: DataFrame) -> DataFrame:
+    """The canonical matches that overlap some period of their organization's window.
 
-    Columns: the canonical match columns, ``period_index``, and the period's
-    bounds as ``period_start_us`` and ``period_end_us``. The periods table is
-    small and broadcast; a zero-length match overlaps nothing.
+    The window runs from the organization's first period start to its last
+    period end (a small broadcast table); other matches, and zero-length
+    ones, are dropped before any shuffle.
     """
-    spans = periods.select(
-        *KEY, F.col("start_us").alias("period_start_us"), F.col("end_us").alias("period_end_us")
+    windows = periods.groupBy("organization_id").agg(
+        F.min("start_us").alias("low"), F.max("end_us").alias("high")
     )
-    matches = canonical_matches(frames)
-    return matches.join(F.broadcast(spans), "organization_id").filter(
-        (F.col("start_us") < F.col("period_end_us"))
-        & (F.col("end_us") > F.col("period_start_us"))
-        & (F.col("end_us") > F.col("start_us"))
+    return (
+        canonical_matches(frames)
+        .join(F.broadcast(windows), "organization_id")
+        .filter(
+            (F.col("start_us") < F.col("high"))
+            & (F.col("end_us") > F.col("low"))
+            & (F.col("end_us") > F.col("start_us"))
+        )
+        .drop("low", "high")
     )
 
 
 def participations(frames: MatchFrames, periods: DataFrame) -> DataFrame:
-    """One row per (overlapping match, period, participant): the evidence of activity."""
-    return overlapping(frames, periods).join(canonical_participants(frames), "match_id")
+    """One row per (participant, period) of a match overlapping the period by a positive amount.
+
+    Columns: the canonical match columns, ``user_id``, ``period_index`` and the
+    period's bounds as ``period_start_us`` and ``period_end_us``. Matches meet
+    their participants before the periods, so that the join shuffles each
+    match once, not once per period it overlaps.
+    """
+    spans = periods.select(
+        *KEY, F.col("start_us").alias("period_start_us"), F.col("end_us").alias("period_end_us")
+    )
+    people = in_window(frames, periods).join(canonical_participants(frames), "match_id")
+    return people.join(F.broadcast(spans), "organization_id").filter(
+        (F.col("start_us") < F.col("period_end_us")) & (F.col("end_us") > F.col("period_start_us"))
+    )
 
 
 def active_users(frames: MatchFrames, periods: DataFrame) -> DataFrame:
