@@ -188,8 +188,8 @@ def main() -> None:
         f"DuckDB on {DUCKDB_THREADS} threads, best of {args.runs} (whole processes)"
     )
     print(
-        f"{'job':<8} {'matchusage s':>13} {'DuckDB s':>9} {'ratio':>6} "
-        f"{'matchusage MB':>14} {'DuckDB MB':>10}"
+        f"{'job':<8} {'matchusage s':>13} {'DuckDB s':>9} {'ratio':>6} {'CPU s':>7} "
+        f"{'DuckDB CPU s':>13} {'matchusage MB':>14} {'DuckDB MB':>10}"
     )
     for job, (mine, theirs) in jobs.items():
         if args.job not in (job, "both"):
@@ -212,6 +212,7 @@ def main() -> None:
         # Time ratio: DuckDB's time over matchusage's (above 1: matchusage is faster).
         print(
             f"{job:<8} {best_mine:>13.2f} {best_theirs:>9.2f} {best_theirs / best_mine:>6.2f} "
+            f"{cpu_mine:>7.2f} {cpu_theirs:>13.2f} "
             f"{rss_mine / 2**20:>14.0f} {rss_theirs / 2**20:>10.0f}"
         )
 
