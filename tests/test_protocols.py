@@ -8,7 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from matchusage.memory import InMemoryBillingProvider, InMemoryRepository, InMemorySnapshotStore
-from matchusage.protocols import BillingProvider, MatchRepository, SnapshotStore
+from matchusage.protocols import (
+    BillingProvider,
+    CheckedOrganizations,
+    MatchRepository,
+    SnapshotStore,
+)
 from matchusage.sql import SQLRepository, SQLSnapshotStore
 
 
@@ -17,11 +22,21 @@ from matchusage.sql import SQLRepository, SQLSnapshotStore
     [
         (InMemoryRepository, MatchRepository),
         (lambda: SQLRepository(sa.create_engine("sqlite://")), MatchRepository),
+        (InMemoryRepository, CheckedOrganizations),
+        (lambda: SQLRepository(sa.create_engine("sqlite://")), CheckedOrganizations),
         (InMemoryBillingProvider, BillingProvider),
         (InMemorySnapshotStore, SnapshotStore),
         (lambda: SQLSnapshotStore(sa.create_engine("sqlite://")), SnapshotStore),
     ],
-    ids=["memory-repository", "sql-repository", "memory-provider", "memory-store", "sql-store"],
+    ids=[
+        "memory-repository",
+        "sql-repository",
+        "memory-checked-organizations",
+        "sql-checked-organizations",
+        "memory-provider",
+        "memory-store",
+        "sql-store",
+    ],
 )
 def test_adapters_implement_their_ports(make: Callable[[], object], port: type) -> None:
     assert isinstance(make(), port)

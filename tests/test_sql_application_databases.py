@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 import matchusage
 from matchusage import BillingCycle, BillingPeriod, Match, Organization, Program, User
+from matchusage.billing import Plan, billing_run
 from matchusage.exceptions import (
     DuplicateMatchError,
     InvalidCycleError,
@@ -25,7 +26,7 @@ from matchusage.exceptions import (
     RepositoryError,
     UnknownRecordError,
 )
-from matchusage.memory import InMemoryRepository
+from matchusage.memory import InMemoryBillingProvider, InMemoryRepository, InMemorySnapshotStore
 from matchusage.sql import (
     MatchTable,
     OrganizationTable,
@@ -340,10 +341,9 @@ def test_a_missing_mapped_table_is_named_with_the_operation(
         call(reader)
 
 
-@pytest.mark.parametrize("every", ["0", "NULL", "-1"])
-def test_a_bad_stored_cycle_names_the_organization_and_fails_it_alone(
-    sql_engine: sa.Engine, every: str
-) -> None:
+def with_a_bad_cycle(engine: sa.Engine, every: str) -> SQLRepository:
+    """An application's tables with two organizations, 'good' and 'bad' (cycle *every*)."""
+    sql_engine = engine
     anchor = (
         "'2024-01-01 00:00:00.000000+00:00'"
         if sql_engine.dialect.name == "sqlite"
@@ -379,7 +379,14 @@ def test_a_bad_stored_cycle_names_the_organization_and_fails_it_alone(
             mentee="b",
         ),
     )
-    repository = SQLRepository(sql_engine, mapping)
+    return SQLRepository(sql_engine, mapping)
+
+
+@pytest.mark.parametrize("every", ["0", "NULL", "-1"])
+def test_a_bad_stored_cycle_names_the_organization_and_fails_it_alone(
+    sql_engine: sa.Engine, every: str
+) -> None:
+    repository = with_a_bad_cycle(sql_engine, every)
     with pytest.raises(InvalidCycleError, match=r"Organization 'bad': 'months' must be a positive"):
         repository.organization("bad")
     report = repository.count_closed_periods(before=T0, count=2)
@@ -389,6 +396,25 @@ def test_a_bad_stored_cycle_names_the_organization_and_fails_it_alone(
     assert not report.ok
     users = repository.active_users_closed_periods(before=T0, count=2)
     assert (["good"], ["bad"]) == (list(users), list(users.failed))
+
+
+@pytest.mark.parametrize("every", ["0", "NULL"])
+def test_a_billing_run_bills_the_others_and_reports_an_organization_with_a_bad_cycle(
+    sql_engine: sa.Engine, every: str
+) -> None:
+    repository = with_a_bad_cycle(sql_engine, every)
+    billing = InMemoryBillingProvider()
+    for organization_id in ("bad", "good"):
+        billing.subscribe(organization_id, Plan("Team", "4", "EUR"))
+    summary = billing_run(repository, billing, InMemorySnapshotStore(), now=T0)
+    assert [("good", MONTHLY.period(1))] == [(r.organization_id, r.period) for r in summary.closed]
+    [failure] = summary.failed
+    assert ("bad", None) == (failure.organization_id, failure.period)
+    assert isinstance(failure.error, InvalidCycleError)
+    assert failure.reason.startswith("InvalidCycleError: Organization 'bad': 'months' must be")
+    assert ["good"] == [o.id for o in repository.checked_organizations()[0]]
+    with pytest.raises(InvalidCycleError, match="'bad'"):
+        repository.organizations()  # the plain list still refuses to hide a bad row
 
 
 # -- concurrent writers ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ __all__ = [
     "CorruptSnapshotError",
     "DocumentUnavailableError",
     "DuplicateMatchError",
+    "DuplicateRecordError",
     "InvalidColumnError",
     "InvalidCycleError",
     "InvalidInputError",
@@ -127,6 +128,24 @@ class DuplicateMatchError(MatchUsageError, ValueError):
             f"Match {match_id!r} appears more than once in one computation; "
             "match ids must be unique"
         )
+
+
+class DuplicateRecordError(MatchUsageError, ValueError):
+    """A repository was asked to add an organization, program or user whose id it already holds.
+
+    Adding never replaces: the stored record stays and nothing of the call is
+    written, even when the new record is identical (as for a match id, see
+    [`DuplicateMatchError`][matchusage.exceptions.DuplicateMatchError]).
+
+    Attributes:
+        kind: ``"organization"``, ``"program"`` or ``"user"``.
+        record_id: The id already stored.
+    """
+
+    def __init__(self, kind: str, record_id: object) -> None:
+        self.kind = kind
+        self.record_id = record_id
+        super().__init__(f"{kind} {record_id!r} already exists; adding never replaces a record")
 
 
 class UnknownRecordError(MatchUsageError, LookupError):

@@ -22,8 +22,15 @@ if TYPE_CHECKING:
         Plan,
         ReportedUsage,
     )
+    from .exceptions import MatchUsageError
 
-__all__ = ["BillingProvider", "MatchRepository", "MatchSource", "SnapshotStore"]
+__all__ = [
+    "BillingProvider",
+    "CheckedOrganizations",
+    "MatchRepository",
+    "MatchSource",
+    "SnapshotStore",
+]
 
 
 @runtime_checkable
@@ -52,6 +59,20 @@ class MatchRepository(Protocol):
     matchusage never owns the data: an application implements this port over
     its own storage (or uses [`InMemoryRepository`][matchusage.memory.InMemoryRepository]
     or the SQL adapter). Every method is used by a caller in the library.
+
+    The port only reads. The repositories that also write
+    ([`InMemoryRepository`][matchusage.memory.InMemoryRepository],
+    [`SQLRepository`][matchusage.sql.SQLRepository]) agree on what ``add``
+    does, and [`MatchRepositoryContract`][matchusage.testing.contracts.MatchRepositoryContract]
+    holds every adapter with an ``add`` to it: ``add`` only ever inserts. An
+    id already stored is refused, with
+    [`DuplicateRecordError`][matchusage.exceptions.DuplicateRecordError] for an
+    organization, program or user and
+    [`DuplicateMatchError`][matchusage.exceptions.DuplicateMatchError] for a
+    match, even when the new record equals the stored one (adding is not
+    idempotent, so a mistaken second import is noticed rather than merged),
+    and nothing of that call is written. ``save_match`` is the one write that
+    replaces.
     """
 
     def organizations(self) -> Iterable[Organization]:
@@ -95,6 +116,27 @@ class MatchRepository(Protocol):
 
     def users(self, user_ids: Iterable[str]) -> Mapping[str, User]:
         """Return the users with the given ids that exist, keyed by id."""
+        ...
+
+
+@runtime_checkable
+class CheckedOrganizations(Protocol):
+    """A repository that can list its organizations without one bad row stopping the list.
+
+    Optional beside [`MatchRepository`][matchusage.protocols.MatchRepository]:
+    [`billing_run`][matchusage.billing.billing_run] uses it when the
+    repository has it, so an organization stored with an invalid billing
+    cycle is reported as a failure while every other organization is billed.
+    """
+
+    def checked_organizations(self) -> tuple[list[Organization], dict[str, MatchUsageError]]:
+        """Return the valid organizations ordered by id, and the error of each invalid one.
+
+        The errors are keyed by organization id; each names the organization
+        and the bad value (e.g. an
+        [`InvalidCycleError`][matchusage.exceptions.InvalidCycleError] for a
+        cycle of 0 months).
+        """
         ...
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -17,11 +17,12 @@ from .._time import UTC, require_aware
 from ..exceptions import (
     InvalidPeriodError,
     InvalidRecordError,
+    MatchUsageError,
     PeriodNotClosedError,
     SnapshotConflictError,
     UnknownRecordError,
 )
-from ..protocols import BillingProvider, MatchRepository, SnapshotStore
+from ..protocols import BillingProvider, CheckedOrganizations, MatchRepository, SnapshotStore
 from ._snapshots import MatchEvidence, UsageSnapshot
 from ._values import ReportedUsage
 
@@ -328,6 +329,10 @@ def billing_run(
     organization that fails is recorded in the summary and the run goes on
     with the next one; its later periods wait for the next run, so periods
     are always reported in order. Running the job again is always safe.
+    An organization the repository cannot even read (stored with a billing
+    cycle of 0 months, say) fails alone too, with no period, when the
+    repository implements [`CheckedOrganizations`][matchusage.protocols.CheckedOrganizations]
+    (both bundled repositories do).
 
     Args:
         repository: Where organizations and matches are read.
@@ -348,7 +353,10 @@ def billing_run(
     closed: list[CloseResult] = []
     already: list[CloseResult] = []
     failed: list[BillingFailure] = []
-    targets = repository.organizations() if organizations is None else organizations
+    targets, unreadable = _targets(repository, organizations)
+    for organization_id, error in sorted(unreadable.items()):
+        reason = f"{type(error).__name__}: {error}"
+        failed.append(BillingFailure(organization_id, None, reason, error))
     for organization in targets:
         period: BillingPeriod | None = None
         try:
@@ -366,6 +374,17 @@ def billing_run(
             reason = f"{type(error).__name__}: {error}"
             failed.append(BillingFailure(organization.id, period, reason, error))
     return BillingRunSummary(tuple(closed), tuple(already), tuple(failed))
+
+
+def _targets(
+    repository: MatchRepository, organizations: Iterable[Organization] | None
+) -> tuple[Iterable[Organization], Mapping[str, MatchUsageError]]:
+    """The organizations to bill, and the stored ones too invalid to read (each failing alone)."""
+    if organizations is not None:
+        return organizations, {}
+    if isinstance(repository, CheckedOrganizations):
+        return repository.checked_organizations()
+    return repository.organizations(), {}
 
 
 def changes(

@@ -10,7 +10,13 @@ import attrs
 
 from .._model import Match, Organization, Program, User
 from .._time import require_aware, to_micros
-from ..exceptions import DuplicateMatchError, InvalidRecordError, UnknownRecordError
+from ..exceptions import (
+    DuplicateMatchError,
+    DuplicateRecordError,
+    InvalidRecordError,
+    MatchUsageError,
+    UnknownRecordError,
+)
 
 
 @attrs.define
@@ -44,13 +50,20 @@ class _TimeIndex:
         yield from (i for _, i in self.ongoing[: bisect_left(self.ongoing, (end, ""))])
 
 
+def _take(taken: set[str], kind: str, record_id: str) -> None:
+    """Claim *record_id* among the *taken* ids of its kind, refusing one already taken."""
+    if record_id in taken:
+        raise DuplicateRecordError(kind, record_id)
+    taken.add(record_id)
+
+
 @attrs.define
 class InMemoryRepository:
     """A [`MatchRepository`][matchusage.protocols.MatchRepository] kept in memory.
 
     Matches are indexed by organization and time, so a window query reads
     only the matches that can overlap the window. Writes are validated:
-    a match must belong to a known program, and its id must be new (use
+    a match must belong to a known program, and every id must be new (use
     [`save_match`][matchusage.memory.InMemoryRepository.save_match] to
     replace one).
     """
@@ -65,24 +78,32 @@ class InMemoryRepository:
         """Add organizations, programs, users and matches, in dependency order.
 
         All records are checked first; if any is rejected, none is added.
+        Adding never replaces a record, even an identical one (use
+        [`save_match`][matchusage.memory.InMemoryRepository.save_match] to
+        replace a match).
 
         Raises:
             matchusage.exceptions.UnknownRecordError: A program's organization
                 or a match's program is unknown.
+            matchusage.exceptions.DuplicateRecordError: An organization,
+                program or user id is already taken.
             matchusage.exceptions.DuplicateMatchError: A match id is already taken.
         """
         organizations = set(self._organizations)
         programs = set(self._programs)
+        users = set(self._users)
         matches = set(self._matches)
         for record in records:
             if isinstance(record, Organization):
-                organizations.add(record.id)
+                _take(organizations, "organization", record.id)
             elif isinstance(record, Program):
                 if record.organization_id not in organizations:
                     raise UnknownRecordError(
                         "organization", record.organization_id, context=f"Program {record.id!r}"
                     )
-                programs.add(record.id)
+                _take(programs, "program", record.id)
+            elif isinstance(record, User):
+                _take(users, "user", record.id)
             elif isinstance(record, Match):
                 if record.program_id not in programs:
                     raise UnknownRecordError(
@@ -91,7 +112,7 @@ class InMemoryRepository:
                 if record.id in matches:
                     raise DuplicateMatchError(record.id)
                 matches.add(record.id)
-            elif not isinstance(record, User):
+            else:
                 raise InvalidRecordError(
                     "InMemoryRepository.add",
                     "record",
@@ -128,6 +149,10 @@ class InMemoryRepository:
     def organizations(self) -> list[Organization]:
         """Every organization, ordered by id."""
         return [self._organizations[key] for key in sorted(self._organizations)]
+
+    def checked_organizations(self) -> tuple[list[Organization], dict[str, MatchUsageError]]:
+        """Every organization, ordered by id, and no failures (each was validated when made)."""
+        return self.organizations(), {}
 
     def organization(self, organization_id: str) -> Organization:
         """One organization, by id."""

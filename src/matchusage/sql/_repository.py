@@ -23,6 +23,7 @@ from .._sweep import check_periods
 from .._time import require_aware
 from ..exceptions import (
     DuplicateMatchError,
+    DuplicateRecordError,
     InvalidRecordError,
     MatchUsageError,
     RepositoryError,
@@ -43,6 +44,9 @@ _CHUNK = 900
 """Ids per ``IN (...)`` list: well under every engine's bound-parameter limit."""
 
 Records = Organization | Program | User | Match
+
+_KINDS = {"organizations": "organization", "programs": "program", "users": "user"}
+"""The record kind of each table ``add`` refuses existing ids in (matches have their own error)."""
 
 
 Method = Literal["auto", "database", "columns"]
@@ -145,12 +149,43 @@ class SQLRepository:
     # -- the port -----------------------------------------------------------------------
 
     def organizations(self) -> list[Organization]:
-        """Every organization, ordered by id."""
-        table = self._tables.organizations
+        """Every organization, ordered by id.
+
+        Raises:
+            matchusage.exceptions.InvalidCycleError: A stored organization is
+                invalid (a cycle of 0 units, an unknown zone); see
+                [`checked_organizations`][matchusage.sql.SQLRepository.checked_organizations]
+                to list the others anyway.
+        """
         with self._reading("organizations") as connection:
-            rows = connection.execute(sa.select(table)).all()
+            rows = connection.execute(sa.select(self._tables.organizations)).all()
         # Ordered by id as text, as in memory, whatever the column's type.
         return sorted((self._rows.organization(row._mapping) for row in rows), key=_by_id)
+
+    def checked_organizations(self) -> tuple[list[Organization], dict[str, MatchUsageError]]:
+        """The valid organizations ordered by id, and the error of each invalid stored row.
+
+        One bad row (a cycle of 0 units or ``NULL``, an unknown zone) is
+        reported under its id instead of stopping the list: this is how
+        [`billing_run`][matchusage.billing.billing_run] bills the others.
+        """
+        with self._reading("organizations") as connection:
+            return self._checked_organizations(connection)
+
+    def _checked_organizations(
+        self, connection: sa.Connection
+    ) -> tuple[list[Organization], dict[str, MatchUsageError]]:
+        table = self._tables.organizations
+        key = table.c[self.mapping.organizations.id]
+        organizations: list[Organization] = []
+        failed: dict[str, MatchUsageError] = {}
+        for row in connection.execute(sa.select(table)):
+            try:
+                organizations.append(self._rows.organization(row._mapping))
+            except MatchUsageError as error:  # this organization only
+                failed[row._mapping[key]] = error
+        organizations.sort(key=_by_id)
+        return organizations, failed
 
     def organization(self, organization_id: str) -> Organization:
         """One organization, by id.
@@ -285,12 +320,14 @@ class SQLRepository:
 
         Records are checked first, as by
         [`InMemoryRepository.add`][matchusage.memory.InMemoryRepository.add];
-        if any is rejected, or the database refuses one (an id already
-        stored, say), nothing is written.
+        if any is rejected, or the database refuses one, nothing is written.
+        Adding never replaces a record, even an identical one.
 
         Raises:
             matchusage.exceptions.UnknownRecordError: A program's organization
                 or a match's program is unknown.
+            matchusage.exceptions.DuplicateRecordError: An organization,
+                program or user id is already stored (or given twice).
             matchusage.exceptions.DuplicateMatchError: A match id is already taken.
             matchusage.exceptions.InvalidMatchError: A match does not fit the
                 mapping (a group match in mentor/mentee columns).
@@ -342,6 +379,10 @@ class SQLRepository:
                 # Each organization is its own program: there is no row to write.
                 self._check_own_programs(programs)
                 rows["programs"] = []
+            self._refuse_taken(connection, "organizations", organizations)
+            if rows["programs"]:
+                self._refuse_taken(connection, "programs", programs)
+            self._refuse_taken(connection, "users", users)
             known_orgs = {o.id for o in organizations} | self._existing(
                 connection, "organizations", [p.organization_id for p in programs]
             )
@@ -366,6 +407,16 @@ class SQLRepository:
                 if values:
                     connection.execute(getattr(self._tables, name).insert(), values)
             self._insert_participants(connection, matches)
+
+    def _refuse_taken(
+        self, connection: sa.Connection, name: str, records: Sequence[Organization | Program | User]
+    ) -> None:
+        """Refuse the first of *records* whose id is stored, or given twice."""
+        taken = self._existing(connection, name, [r.id for r in records])
+        for record in records:
+            if record.id in taken:
+                raise DuplicateRecordError(_KINDS[name], record.id)
+            taken.add(record.id)
 
     @staticmethod
     def _check_own_programs(programs: list[Program]) -> None:
@@ -649,16 +700,7 @@ class SQLRepository:
         self, connection: sa.Connection, before: datetime, count: int
     ) -> tuple[dict[str, list[BillingPeriod]], dict[str, MatchUsageError]]:
         """Each valid organization's closed periods, and the error of each invalid one."""
-        table = self._tables.organizations
-        key = table.c[self.mapping.organizations.id]
-        organizations: list[Organization] = []
-        failed: dict[str, MatchUsageError] = {}
-        for row in connection.execute(sa.select(table)):
-            try:
-                organizations.append(self._rows.organization(row._mapping))
-            except MatchUsageError as error:  # this organization only
-                failed[row._mapping[key]] = error
-        organizations.sort(key=_by_id)
+        organizations, failed = self._checked_organizations(connection)
         return batch_periods(organizations, now=before, count=count), failed
 
     def _require_organizations(

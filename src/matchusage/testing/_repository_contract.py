@@ -15,7 +15,12 @@ from .._periods import BillingCycle, BillingPeriod
 from .._source import OrganizationMatches
 from .._time import UTC
 from .._usage import active_users_by_period, current_active_matches
-from ..exceptions import InvalidRecordError, UnknownRecordError
+from ..exceptions import (
+    DuplicateMatchError,
+    DuplicateRecordError,
+    InvalidRecordError,
+    UnknownRecordError,
+)
 from ..protocols import MatchRepository
 from . import oracle
 from . import strategies as mst
@@ -33,8 +38,11 @@ _T0 = datetime(2024, 3, 1, tzinfo=UTC)
 _HOSTILE = 'Robert\'); DROP TABLE matches; -- "x" ; \\ % _ \u00e9\u4e2d\U0001f600'
 
 
+_CYCLE = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=UTC))
+
+
 def _world(*matches: Match) -> list[Record]:
-    cycle = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=UTC))
+    cycle = _CYCLE
     return [
         Organization("o1", "One", "UTC", cycle),
         Organization("o2", "Two", "UTC", cycle),
@@ -76,6 +84,13 @@ class MatchRepositoryContract:
                 return repository
             return make
     ```
+
+    A repository that also writes, with an ``add(*records)`` method like
+    the bundled ones, is held to the rule the
+    [`MatchRepository`][matchusage.protocols.MatchRepository] docstring
+    states: ``add`` refuses every id already stored, identical record or
+    not, and writes nothing of that call. For a read-only repository those
+    tests are skipped.
 
     Several tests are Hypothesis property tests, so ``make_repository`` is
     called many times per test: keep it cheap (truncate tables rather than
@@ -240,3 +255,57 @@ class MatchRepositoryContract:
         window[bound] = window[bound].replace(tzinfo=None)
         with pytest.raises(InvalidRecordError, match=bound):
             repository.matches("o1", start=window["start"], end=window["end"])
+
+    @pytest.mark.parametrize(
+        ("kind", "again"),
+        [
+            ("organization", Organization("o1", "Renamed", "UTC", _CYCLE)),
+            ("organization", Organization("o1", "One", "UTC", _CYCLE)),  # identical
+            ("program", Program("p1", "o2", "Moved")),
+            ("program", Program("p1", "o1", "First")),  # identical
+            ("user", User("u1", "Someone else", "else@example.org")),
+            ("user", User("u1", "User 1", "u1@example.org")),  # identical
+            ("match", Match("m", "p1", {"u5"}, _T0)),
+            ("match", Match("m", "p1", {"u1"}, _T0)),  # identical
+        ],
+        ids=lambda value: value if isinstance(value, str) else type(value).__name__,
+    )
+    def test_add_refuses_an_id_already_stored_and_writes_nothing(
+        self, make_repository: MakeRepository, kind: str, again: Record
+    ) -> None:
+        """Adding never replaces, even an identical record; the rest of the call is not written."""
+        repository = make_repository(_world(Match("m", "p1", {"u1"}, _T0)))
+        add = getattr(repository, "add", None)
+        if add is None:
+            pytest.skip("a read-only repository (no add method)")
+        error = DuplicateMatchError if kind == "match" else DuplicateRecordError
+        with pytest.raises(error, match=f"{again.id!r}") as info:
+            add(Organization("o3", "Three", "UTC", _CYCLE), again)
+        if isinstance(info.value, DuplicateRecordError):
+            assert (kind, again.id) == (info.value.kind, info.value.record_id)
+        with pytest.raises(UnknownRecordError):
+            repository.organization("o3")
+        assert [_world()[0]] == [o for o in repository.organizations() if o.id == "o1"]
+        assert [_world()[2]] == [p for p in repository.programs("o1") if p.id == "p1"]
+        assert {"u1": _world()[6]} == dict(repository.users(["u1"]))
+        [match] = repository.matches("o1", start=_T0, end=_T0 + timedelta(days=1))
+        assert {"u1"} == match.participants
+
+    @pytest.mark.parametrize("kind", ["organization", "program", "user"])
+    def test_add_refuses_an_id_given_twice_in_one_call(
+        self, make_repository: MakeRepository, kind: str
+    ) -> None:
+        repository = make_repository(_world())
+        add = getattr(repository, "add", None)
+        if add is None:
+            pytest.skip("a read-only repository (no add method)")
+        twice: dict[str, list[Record]] = {
+            "organization": [Organization("o3", "", "UTC", _CYCLE)] * 2,
+            "program": [Program("p9", "o1"), Program("p9", "o2")],
+            "user": [User("u9", "A"), User("u9", "B")],
+        }
+        with pytest.raises(DuplicateRecordError, match=f"{kind} '"):
+            add(*twice[kind])
+        assert "o3" not in [o.id for o in repository.organizations()]
+        assert "p9" not in [p.id for p in repository.programs("o1")]
+        assert dict(repository.users(["u9"])) == {}
