@@ -663,8 +663,16 @@ def test_add_checks_references_like_the_memory_repository(repository: SQLReposit
 
 def test_a_refused_write_writes_nothing(repository: SQLRepository) -> None:
     """The database rejects the last row; the rows before it are rolled back too."""
+    with repository.engine.begin() as connection:  # a rule only the database knows
+        connection.execute(sa.text("DROP TABLE matchusage_users"))
+        connection.execute(
+            sa.text(
+                "CREATE TABLE matchusage_users (id TEXT PRIMARY KEY CHECK (id <> 'refused'),"
+                " name TEXT NOT NULL DEFAULT '', email TEXT)"
+            )
+        )
     with pytest.raises(RepositoryError, match="nothing was written") as caught:
-        repository.add(*world(Match("m", "p1", {"u1"}, T0)), User("u1"))
+        repository.add(*world(Match("m", "p1", {"u1"}, T0)), User("refused"))
     assert isinstance(caught.value.__cause__, sa.exc.IntegrityError)
     assert repository.organizations() == []
 
