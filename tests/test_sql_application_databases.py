@@ -21,6 +21,7 @@ from matchusage import BillingCycle, BillingPeriod, Match, Organization, Program
 from matchusage.billing import Plan, billing_run
 from matchusage.exceptions import (
     DuplicateMatchError,
+    DuplicateRecordError,
     InvalidCycleError,
     InvalidRecordError,
     RepositoryError,
@@ -445,17 +446,20 @@ def test_add_refuses_an_existing_match_id_and_save_match_replaces_it(
 
 
 @contextmanager
-def rival_inserts_first(repository: SQLRepository, match: Match) -> Iterator[None]:
-    """Just before the repository's first write, another writer stores *match*.
+def rival_inserts_first(
+    repository: SQLRepository, record: Organization | User | Match
+) -> Iterator[None]:
+    """Just before the repository's first write, another writer stores *record*.
 
-    On PostgreSQL that write is the insert into the matches table, after the
+    On PostgreSQL that write is the insert into the record's table, after the
     repository found the id free; SQLite lets one writer at a time in, so
     there the rival goes first.
     """
     rival = SQLRepository(same_database(repository.engine))
     fired = threading.Event()
+    table = {Organization: "organizations", User: "users", Match: "matches"}[type(record)]
     first_write = (
-        ("INSERT INTO matchusage_matches",)
+        (f"INSERT INTO matchusage_{table}",)
         if repository.engine.dialect.name == "postgresql"
         else ("INSERT", "DELETE")
     )
@@ -463,7 +467,7 @@ def rival_inserts_first(repository: SQLRepository, match: Match) -> Iterator[Non
     def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         if statement.startswith(first_write) and not fired.is_set():
             fired.set()
-            rival.add(match)
+            rival.add(record)
 
     sa.event.listen(repository.engine, "before_cursor_execute", before)
     try:
@@ -492,6 +496,35 @@ def test_the_loser_of_a_race_to_add_a_match_id_gets_a_duplicate_error(
         repository.add(Match("m", "p1", {"u1"}, T0))
     [stored] = repository.matches("o1", start=T0, end=T0 + DAY)
     assert {"rival"} == stored.participants
+
+
+@pytest.mark.parametrize(
+    ("kind", "mine", "theirs"),
+    [
+        (
+            "organization",
+            Organization("o2", "Mine", "UTC", MONTHLY),
+            Organization("o2", "Rival", "UTC", MONTHLY),
+        ),
+        ("user", User("u9", "Mine"), User("u9", "Rival")),
+    ],
+)
+def test_the_loser_of_a_race_to_add_an_organization_or_user_id_gets_a_duplicate_error(
+    sql_writable: SQLRepository, kind: str, mine: Organization | User, theirs: Organization | User
+) -> None:
+    repository = sql_writable
+    with (
+        rival_inserts_first(repository, theirs),
+        pytest.raises(DuplicateRecordError, match=f"{kind} {mine.id!r}") as info,
+    ):
+        repository.add(mine)
+    assert (kind, mine.id) == (info.value.kind, info.value.record_id)
+    found = (
+        repository.organization(mine.id)
+        if isinstance(mine, Organization)
+        else repository.users([mine.id])[mine.id]
+    )
+    assert "Rival" == found.name
 
 
 def test_save_match_racing_an_insert_of_the_same_id_replaces_it(

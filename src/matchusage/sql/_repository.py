@@ -346,20 +346,35 @@ class SQLRepository:
         try:
             self._add(organizations, programs, kinds[User], matches)
         except RepositoryError as error:
-            # Another writer may have stored one of the match ids since they were
+            # Another writer may have stored one of the ids since they were
             # checked: that is a duplicate, not a database failure.
-            taken = self._taken_since(error, [m.id for m in matches])
-            if taken is None:
+            written = {"organizations": organizations, "users": kinds[User], "matches": matches}
+            if self._tables.programs is not self._tables.organizations:
+                written["programs"] = programs  # otherwise no program row is written
+            duplicate = self._taken_since(error, written)
+            if duplicate is None:
                 raise
-            raise DuplicateMatchError(taken) from error
+            raise duplicate from error
 
-    def _taken_since(self, error: RepositoryError, match_ids: list[str]) -> str | None:
-        """The first of *match_ids* now stored, if *error* is a refused insert."""
-        if not isinstance(error.__cause__, sa.exc.IntegrityError) or not match_ids:
+    def _taken_since(
+        self, error: RepositoryError, records: Mapping[str, Sequence[Records]]
+    ) -> MatchUsageError | None:
+        """The duplicate error of the first record now stored, if *error* is a refused insert.
+
+        *records* are keyed by the table each is inserted in.
+        """
+        if not isinstance(error.__cause__, sa.exc.IntegrityError):
             return None
         with self._reading("add") as connection:
-            taken = self._existing(connection, "matches", match_ids)
-        return next((i for i in match_ids if i in taken), None)
+            for name, group in records.items():
+                taken = self._existing(connection, name, [r.id for r in group])
+                for record in group:
+                    if record.id not in taken:
+                        continue
+                    if name == "matches":
+                        return DuplicateMatchError(record.id)
+                    return DuplicateRecordError(_KINDS[name], record.id)
+        return None
 
     def _add(
         self,
@@ -444,7 +459,7 @@ class SQLRepository:
         try:
             self._save_match(match)
         except RepositoryError as error:
-            if self._taken_since(error, [match.id]) is None:
+            if self._taken_since(error, {"matches": [match]}) is None:
                 raise
             self._save_match(match)
 
