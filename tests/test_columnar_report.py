@@ -83,11 +83,13 @@ def test_exports_from_a_report_on_columns_are_identical(
     users = directory  # type: ignore[assignment]
 
     assert list(export_rows(expected, users=users)) == list(export_rows(found, users=users))  # type: ignore[arg-type]
-    for write in (export_csv, export_jsonl):
-        expected_text, found_text = io.StringIO(newline=""), io.StringIO(newline="")
-        write(expected, expected_text, users=users)  # type: ignore[arg-type]
-        write(found, found_text, users=users)  # type: ignore[arg-type]
-        assert expected_text.getvalue() == found_text.getvalue()
+    # Every closed period, one closed period, and the open one (its users so far).
+    for period in [None, expected.current.period, *[u.period for u in expected.periods][:1]]:
+        for write in (export_csv, export_jsonl):
+            expected_text, found_text = io.StringIO(newline=""), io.StringIO(newline="")
+            write(expected, expected_text, period=period, users=users)  # type: ignore[arg-type]
+            write(found, found_text, period=period, users=users)  # type: ignore[arg-type]
+            assert expected_text.getvalue() == found_text.getvalue()
 
 
 @settings(max_examples=60, deadline=None)

@@ -11,7 +11,8 @@ report's instant, and the evidence behind explanations and exports.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import timezone
+from datetime import datetime, timezone
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
@@ -22,7 +23,7 @@ from ._columnar import MatchColumns, as_list, check_length, check_match_lengths
 from ._columnar_numpy import _Codes, _int_column
 from ._model import _NO_ROLES, Match, Role
 from ._periods import BillingPeriod
-from ._time import FOREVER
+from ._time import FOREVER, from_micros
 from .exceptions import DuplicateMatchError, InvalidColumnError
 
 Ints = npt.NDArray[np.int64]
@@ -169,6 +170,12 @@ class MatchIds:
         value: str = self._arrow[row].as_py()
         return value
 
+    def labels(self) -> list[str]:
+        """Every id, by row (an Arrow column is turned into a list once)."""
+        if self._list is None:
+            self._list = self._arrow.to_pylist()
+        return self._list
+
     def ranks(self) -> Ints:
         """Each id's position in id order."""
         if self._list is not None:
@@ -264,20 +271,83 @@ class ColumnEvidence:
         for period in periods:
             yield self._users_of(period, labels, user_rank)
 
+    def spans_by_period(
+        self, periods: Sequence[BillingPeriod]
+    ) -> Iterator[Iterator[tuple[str, list[Span]]]]:
+        """What `evidence_by_period` gives, with each match as a `Span`: what exports read."""
+        labels = self.data.user_labels
+        user_rank = np.argsort(np.argsort(np.array(labels, dtype=object), kind="stable"))
+        for period in periods:
+            yield self._spans_of(period, labels, user_rank)
+
+    def _period_rows(self, period: BillingPeriod, user_rank: Ints) -> Ints:
+        """The participant rows of *period*, by user id, then match start, then match id."""
+        bit = np.uint64(1) << np.uint64(self.slot[period])
+        rows = self._order(np.flatnonzero((self.row_bits & bit) != 0))
+        return rows[np.argsort(user_rank[self.data.user_codes[rows]], kind="stable")]
+
     def _users_of(
         self, period: BillingPeriod, labels: list[str], user_rank: Ints
     ) -> Iterator[tuple[str, list[Match]]]:
         data = self.data
-        bit = np.uint64(1) << np.uint64(self.slot[period])
-        rows = self._order(np.flatnonzero((self.row_bits & bit) != 0))
-        rows = rows[np.argsort(user_rank[data.user_codes[rows]], kind="stable")]
-        users = data.user_codes[rows].tolist()
+        rows = self._period_rows(period, user_rank)
+        users = data.user_codes[rows]
         matches = data.match_of[rows].tolist()
-        first = 0
-        for stop in range(1, len(users) + 1):
-            if stop == len(users) or users[stop] != users[first]:
-                yield labels[users[first]], [data.match(m) for m in matches[first:stop]]
-                first = stop
+        for first, stop in _runs(users):
+            yield labels[int(users[first])], [data.match(m) for m in matches[first:stop]]
+
+    def _spans_of(
+        self, period: BillingPeriod, labels: list[str], user_rank: Ints
+    ) -> Iterator[tuple[str, list[Span]]]:
+        data = self.data
+        rows = self._period_rows(period, user_rank)
+        users = data.user_codes[rows]
+        matches = data.match_of[rows]
+        ids, programs = data.ids.labels(), data.program_labels
+        # Whole columns taken at once: one light object per row, no participants or roles.
+        spans = list(
+            map(
+                Span,
+                [ids[m] for m in matches.tolist()],
+                [programs[p] for p in data.program.codes[matches].tolist()],
+                data.start[matches].tolist(),
+                data.end[matches].tolist(),
+            )
+        )
+        for first, stop in _runs(users):
+            yield labels[int(users[first])], spans[first:stop]
+
+
+def _runs(codes: Ints) -> Iterator[tuple[int, int]]:
+    """The (first, stop) row bounds of each run of equal *codes*."""
+    bounds = [0, *(np.flatnonzero(np.diff(codes)) + 1).tolist(), len(codes)]
+    if len(codes):
+        yield from pairwise(bounds)
+
+
+class Span:
+    """A match as an export reads it: id, program and span (no participants, no roles).
+
+    Its datetimes are made when read, in UTC, as a `Match` from columns gives them.
+    """
+
+    __slots__ = ("_end_us", "_start_us", "id", "program_id")
+
+    def __init__(self, match_id: str, program_id: str, start_us: int, end_us: int) -> None:
+        self.id = match_id
+        self.program_id = program_id
+        self._start_us = start_us
+        self._end_us = end_us
+
+    @property
+    def started_at(self) -> datetime:
+        """When the match started."""
+        return from_micros(self._start_us)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When the match ended, or ``None`` if it is ongoing."""
+        return None if self._end_us == FOREVER else from_micros(self._end_us)
 
 
 class ReportFigures:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from itertools import repeat
 from operator import attrgetter
 from types import MappingProxyType
+from typing import Any
 
 import attrs
 
@@ -263,9 +264,12 @@ class UsageReport:
 
     def _evidence(
         self, periods: Sequence[BillingPeriod]
-    ) -> Iterator[Iterator[tuple[str, list[Match]]]]:
-        """For each of *periods* (of the report) in turn, its users by id and their evidence."""
-        return self._sweep.evidence_by_period(periods)
+    ) -> Iterator[Iterator[tuple[str, Sequence[Any]]]]:
+        """For each of *periods* (of the report) in turn, its users by id and their evidence.
+
+        Each match is as light as an export needs (see `Evidence.spans_by_period`).
+        """
+        return self._sweep.spans_by_period(periods)
 
     def explain(self, user_id: str, period: BillingPeriod) -> Explanation:
         """Why *user_id* is counted (or not) in *period*, from the report's own data.

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, repeat
 from operator import attrgetter
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._model import Match
 from ._periods import BillingPeriod
@@ -56,6 +56,15 @@ class Evidence(Protocol):
         self, periods: Sequence[BillingPeriod]
     ) -> Iterator[Iterator[tuple[str, list[Match]]]]:
         """For each of *periods* in turn, its active users by id, each with their evidence."""
+
+    def spans_by_period(
+        self, periods: Sequence[BillingPeriod]
+    ) -> Iterator[Iterator[tuple[str, Sequence[Any]]]]:
+        """What `evidence_by_period` gives, with matches as light as an export needs.
+
+        Each item has ``id``, ``program_id``, ``started_at``, ``ended_at``,
+        ``_start_us`` and ``_end_us``, like a `Match`.
+        """
 
 
 class Sweep:
@@ -164,6 +173,12 @@ class Sweep:
             members.sort(key=_match_id)
             members.sort(key=_start_us)  # stable: by start, then id
             yield self._period_runs(members)
+
+    def spans_by_period(
+        self, periods: Sequence[BillingPeriod]
+    ) -> Iterator[Iterator[tuple[str, Sequence[Any]]]]:
+        """The same as `evidence_by_period`: `Match` objects are what an export reads."""
+        return self.evidence_by_period(periods)
 
     def _period_runs(self, members: list[Match]) -> Iterator[tuple[str, list[Match]]]:
         """The runs of one period, sorted by participant (stable: then by start and id)."""
