@@ -24,6 +24,7 @@ from matchusage import (
     BillingPeriod,
     BillingState,
     Match,
+    MatchColumns,
     Organization,
     OrganizationMatches,
     Program,
@@ -263,3 +264,26 @@ def test_a_list_of_matches_with_an_organization_id() -> None:
         matches, CYCLE, now=NOW, periods=4, snapshots=store, organization_id="acme"
     )
     assert [(2, 4), (4, 3)] == [(u.billed_count, u.count) for u in report.periods[:2]]
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_exports_of_a_billed_report_on_columns_are_identical(live: bool) -> None:
+    """Billed and live rows (with their basis) are the same from columns as from matches."""
+    _, store = late_edit_world()
+    matches = [
+        Match("m1", "p1", {"ann", "bob"}, at(1, 5)),
+        Match("m2", "p2", {"cyd", "dan"}, at(1, 20), at(1, 31)),
+        Match("m3", "p1", {"ann", "eve"}, at(2, 10), at(2, 12)),
+    ]
+    columns = MatchColumns.from_matches(matches, {"p1": "acme", "p2": "acme"})
+    expected = usage_report(
+        matches, CYCLE, now=NOW, periods=4, snapshots=store, organization_id="acme"
+    )
+    found = usage_report(
+        columns, CYCLE, now=NOW, periods=4, snapshots=store, organization_id="acme"
+    )
+
+    for write in (export_csv, export_jsonl):
+        expected_text, found_text = io.StringIO(newline=""), io.StringIO(newline="")
+        assert write(expected, expected_text, live=live) == write(found, found_text, live=live)
+        assert expected_text.getvalue() == found_text.getvalue()

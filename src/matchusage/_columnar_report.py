@@ -11,10 +11,10 @@ report's instant, and the evidence behind explanations and exports.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import timezone
 from itertools import pairwise
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +23,11 @@ from ._columnar import MatchColumns, as_list, check_length, check_match_lengths
 from ._columnar_numpy import _Codes, _int_column
 from ._model import _NO_ROLES, Match, Role
 from ._periods import BillingPeriod
-from ._time import FOREVER, from_micros
+from ._time import FOREVER
 from .exceptions import DuplicateMatchError, InvalidColumnError
+
+if TYPE_CHECKING:
+    from ._export import UserRuns
 
 Ints = npt.NDArray[np.int64]
 _UTC_ZONES = (timezone.utc, timezone.utc)
@@ -271,10 +274,8 @@ class ColumnEvidence:
         for period in periods:
             yield self._users_of(period, labels, user_rank)
 
-    def spans_by_period(
-        self, periods: Sequence[BillingPeriod]
-    ) -> Iterator[Iterator[tuple[str, list[Span]]]]:
-        """What `evidence_by_period` gives, with each match as a `Span`: what exports read."""
+    def spans_by_period(self, periods: Sequence[BillingPeriod]) -> Iterator[UserRuns]:
+        """What `evidence_by_period` gives, kept in columns: what exports read."""
         labels = self.data.user_labels
         user_rank = np.argsort(np.argsort(np.array(labels, dtype=object), kind="stable"))
         for period in periods:
@@ -296,26 +297,27 @@ class ColumnEvidence:
         for first, stop in _runs(users):
             yield labels[int(users[first])], [data.match(m) for m in matches[first:stop]]
 
-    def _spans_of(
-        self, period: BillingPeriod, labels: list[str], user_rank: Ints
-    ) -> Iterator[tuple[str, list[Span]]]:
+    def _spans_of(self, period: BillingPeriod, labels: list[str], user_rank: Ints) -> UserRuns:
+        from ._export import UserRuns
+
         data = self.data
         rows = self._period_rows(period, user_rank)
         users = data.user_codes[rows]
         matches = data.match_of[rows]
+        first = np.flatnonzero(np.diff(users, prepend=-1))  # codes are not negative
+        ends = np.zeros(0, dtype=np.int64)
+        if len(first):
+            ends = np.maximum.reduceat(data.end[matches], first)
         ids, programs = data.ids.labels(), data.program_labels
-        # Whole columns taken at once: one light object per row, no participants or roles.
-        spans = list(
-            map(
-                Span,
-                [ids[m] for m in matches.tolist()],
-                [programs[p] for p in data.program.codes[matches].tolist()],
-                data.start[matches].tolist(),
-                data.end[matches].tolist(),
-            )
+        return UserRuns(
+            [labels[u] for u in users[first].tolist()],
+            [*first.tolist(), len(rows)],
+            [ids[m] for m in matches.tolist()],
+            [programs[p] for p in data.program.codes[matches].tolist()],
+            data.start[matches].tolist(),
+            data.end[matches].tolist(),
+            ends.tolist(),
         )
-        for first, stop in _runs(users):
-            yield labels[int(users[first])], spans[first:stop]
 
 
 def _runs(codes: Ints) -> Iterator[tuple[int, int]]:
@@ -323,31 +325,6 @@ def _runs(codes: Ints) -> Iterator[tuple[int, int]]:
     bounds = [0, *(np.flatnonzero(np.diff(codes)) + 1).tolist(), len(codes)]
     if len(codes):
         yield from pairwise(bounds)
-
-
-class Span:
-    """A match as an export reads it: id, program and span (no participants, no roles).
-
-    Its datetimes are made when read, in UTC, as a `Match` from columns gives them.
-    """
-
-    __slots__ = ("_end_us", "_start_us", "id", "program_id")
-
-    def __init__(self, match_id: str, program_id: str, start_us: int, end_us: int) -> None:
-        self.id = match_id
-        self.program_id = program_id
-        self._start_us = start_us
-        self._end_us = end_us
-
-    @property
-    def started_at(self) -> datetime:
-        """When the match started."""
-        return from_micros(self._start_us)
-
-    @property
-    def ended_at(self) -> datetime | None:
-        """When the match ended, or ``None`` if it is ongoing."""
-        return None if self._end_us == FOREVER else from_micros(self._end_us)
 
 
 class ReportFigures:

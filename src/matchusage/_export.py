@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from itertools import pairwise, repeat
 from operator import attrgetter
 from typing import Any, Literal, Protocol, TextIO, TypeVar
 
@@ -14,7 +15,7 @@ import attrs
 from ._model import User
 from ._periods import BillingPeriod
 from ._report import UsageReport
-from ._time import FOREVER, to_micros
+from ._time import FOREVER, from_micros, to_micros
 from .billing._snapshots import MatchEvidence, UsageSnapshot
 from .exceptions import InvalidRecordError
 
@@ -199,6 +200,9 @@ def export_csv(
         # Instants as ISO 8601 text never start with a character neutralise changes.
         bounds = [each.start.isoformat(), each.end.isoformat()]
         tail = () if basis is None else (basis,)
+        if isinstance(evidence, UserRuns):
+            count += _write_runs(writer, each, evidence, users, bounds, tail, programs)
+            continue
         rows = _clipped(each, evidence, datetime.isoformat)
         for user_id, matches, active_from, active_until in rows:
             # Looked up per row, not cached: memory stays flat however many users are written.
@@ -218,6 +222,48 @@ def export_csv(
             )
             count += 1
     return count
+
+
+def _write_runs(
+    writer: Any,
+    period: BillingPeriod,
+    runs: UserRuns,
+    users: Mapping[str, User] | None,
+    bounds: list[str],
+    tail: tuple[str, ...],
+    programs: _Cache[tuple[str, ...], str],
+) -> int:
+    """Write the rows of one period's users from columns: the rows `_clipped` would give.
+
+    Each column of the CSV is made whole, then the rows are written in one call.
+    """
+    instant = _instants(period, datetime.isoformat)
+    edges, ids, ranges = runs.bounds, runs.match_ids, runs.program_ids
+    spans = list(pairwise(edges))
+    people = [None] * len(runs.user_ids) if users is None else list(map(users.get, runs.user_ids))
+    columns: list[Iterable[str]] = [
+        *map(repeat, bounds),
+        _neutralised(runs.user_ids),
+        _neutralised(["" if p is None else p.name for p in people]),
+        _neutralised(["" if p is None else p.email or "" for p in people]),
+        [programs[tuple(ranges[first:stop])] for first, stop in spans],
+        _neutralised(
+            [
+                ids[first] if stop - first == 1 else ";".join(ids[first:stop])
+                for first, stop in spans
+            ]
+        ),
+        [instant(runs.starts[first]) for first in edges[:-1]],
+        list(map(instant, runs.latest_ends)),
+        *map(repeat, tail),
+    ]
+    writer.writerows(zip(*columns, strict=False))
+    return len(runs.user_ids)
+
+
+def _neutralised(cells: list[str]) -> list[str]:
+    """[`neutralise`][matchusage.neutralise] applied to each of *cells*."""
+    return ["'" + cell if cell[:1] in _UNSAFE else cell for cell in cells]
 
 
 def export_jsonl(
@@ -352,7 +398,7 @@ class _BilledMatch:
         self._end_us = FOREVER if evidence.ended_at is None else to_micros(evidence.ended_at)
 
 
-_Evidence = Iterator[tuple[str, Sequence[_Span]]]
+_Evidence = Iterable[tuple[str, Sequence[_Span]]]
 
 
 def _billed(snapshot: UsageSnapshot) -> _Evidence:
@@ -393,6 +439,24 @@ def _periods(
             yield usage.period, _billed(usage.billed), "billed"
 
 
+def _instants(period: BillingPeriod, write: Callable[[datetime], T]) -> Callable[[int], T]:
+    """*write* applied to an instant (UTC microseconds) clipped to *period*, in its time zone.
+
+    Each distinct instant is converted and written once.
+    """
+    low, high, zone = period._start_us, period._end_us, period.start.tzinfo
+    written = {low: write(period.start), high: write(period.end)}
+
+    def instant(micros: int) -> T:
+        key = low if micros < low else high if micros > high else micros
+        found = written.get(key)
+        if found is None:
+            found = written[key] = write(from_micros(key).astimezone(zone))
+        return found
+
+    return instant
+
+
 def _clipped(
     period: BillingPeriod, evidence: _Evidence, write: Callable[[datetime], T]
 ) -> Iterator[tuple[str, Sequence[_Span], T, T]]:
@@ -400,21 +464,74 @@ def _clipped(
 
     The user is active from the start of their earliest match and until the
     end of their latest-ending one (an ongoing match: the period's end), both
-    clipped to the period and in its time zone, passed through *write*. Each
-    distinct instant is converted and written once.
+    clipped to the period and in its time zone, passed through *write*.
     """
-    low, high, zone = period._start_us, period._end_us, period.start.tzinfo
-    written = {low: write(period.start), high: write(period.end)}
+    instant = _instants(period, write)
     for user_id, matches in evidence:
         first = matches[0]
-        key = first._start_us if first._start_us > low else low
-        active_from = written.get(key)
-        if active_from is None:
-            active_from = written[key] = write(first.started_at.astimezone(zone))
         last = first if len(matches) == 1 else max(matches, key=_end_us)
-        key = last._end_us if last._end_us < high else high
-        active_until = written.get(key)
-        if active_until is None:
-            assert last.ended_at is not None  # an ongoing match runs past the period
-            active_until = written[key] = write(last.ended_at.astimezone(zone))
-        yield user_id, matches, active_from, active_until
+        yield user_id, matches, instant(first._start_us), instant(last._end_us)
+
+
+class UserRuns:
+    """One period's active users from columns: each user's matches as a run of rows.
+
+    Rows go by user id, then match start, then match id. Iterating gives
+    each user with their matches, as ``evidence_by_period`` does; a CSV
+    export reads the columns instead, without an object per match.
+
+    Attributes:
+        user_ids: Each run's user.
+        bounds: Where each run starts in the row columns, then the number of rows.
+        match_ids: Each row's match id.
+        program_ids: Each row's program.
+        starts: Each row's match start (UTC microseconds).
+        ends: Each row's match end (UTC microseconds; `FOREVER` if ongoing).
+        latest_ends: Each run's latest match end.
+    """
+
+    __slots__ = ("bounds", "ends", "latest_ends", "match_ids", "program_ids", "starts", "user_ids")
+
+    def __init__(
+        self,
+        user_ids: list[str],
+        bounds: list[int],
+        match_ids: list[str],
+        program_ids: list[str],
+        starts: list[int],
+        ends: list[int],
+        latest_ends: list[int],
+    ) -> None:
+        self.user_ids = user_ids
+        self.bounds = bounds
+        self.match_ids = match_ids
+        self.program_ids = program_ids
+        self.starts = starts
+        self.ends = ends
+        self.latest_ends = latest_ends
+
+    def __iter__(self) -> Iterator[tuple[str, list[_Span]]]:
+        columns = self.match_ids, self.program_ids, self.starts, self.ends
+        edges = self.bounds
+        for user_id, first, stop in zip(self.user_ids, edges, edges[1:], strict=False):
+            yield user_id, list(map(_RowMatch, *(column[first:stop] for column in columns)))
+
+
+class _RowMatch:
+    """A match as an export reads it from columns (no participants, no roles)."""
+
+    __slots__ = ("_end_us", "_start_us", "id", "program_id")
+
+    def __init__(self, match_id: str, program_id: str, start_us: int, end_us: int) -> None:
+        self.id = match_id
+        self.program_id = program_id
+        self._start_us = start_us
+        self._end_us = end_us
+
+    @property
+    def started_at(self) -> datetime:
+        return from_micros(self._start_us)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return None if self._end_us == FOREVER else from_micros(self._end_us)

@@ -264,7 +264,7 @@ class UsageReport:
 
     def _evidence(
         self, periods: Sequence[BillingPeriod]
-    ) -> Iterator[Iterator[tuple[str, Sequence[Any]]]]:
+    ) -> Iterator[Iterable[tuple[str, Sequence[Any]]]]:
         """For each of *periods* (of the report) in turn, its users by id and their evidence.
 
         Each match is as light as an export needs (see `Evidence.spans_by_period`).

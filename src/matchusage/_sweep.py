@@ -59,7 +59,7 @@ class Evidence(Protocol):
 
     def spans_by_period(
         self, periods: Sequence[BillingPeriod]
-    ) -> Iterator[Iterator[tuple[str, Sequence[Any]]]]:
+    ) -> Iterator[Iterable[tuple[str, Sequence[Any]]]]:
         """What `evidence_by_period` gives, with matches as light as an export needs.
 
         Each item has ``id``, ``program_id``, ``started_at``, ``ended_at``,
@@ -176,7 +176,7 @@ class Sweep:
 
     def spans_by_period(
         self, periods: Sequence[BillingPeriod]
-    ) -> Iterator[Iterator[tuple[str, Sequence[Any]]]]:
+    ) -> Iterator[Iterable[tuple[str, Sequence[Any]]]]:
         """The same as `evidence_by_period`: `Match` objects are what an export reads."""
         return self.evidence_by_period(periods)
 
