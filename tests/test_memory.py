@@ -1,4 +1,4 @@
-"""The in-memory repository meets the repository contract."""
+"""The in-memory repository meets the repository and checked-organizations contracts."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ from collections.abc import Sequence
 import pytest
 
 from matchusage.memory import InMemoryRepository
-from matchusage.testing.contracts import MakeRepository, MatchRepositoryContract, Record
+from matchusage.testing.contracts import (
+    CheckedOrganizationsContract,
+    MakeRepository,
+    MatchRepositoryContract,
+    Record,
+)
 
 
-class TestInMemoryRepository(MatchRepositoryContract):
+class TestInMemoryRepository(MatchRepositoryContract, CheckedOrganizationsContract):
     @pytest.fixture
     def make_repository(self) -> MakeRepository:
         def make(records: Sequence[Record]) -> InMemoryRepository:

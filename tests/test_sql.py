@@ -40,6 +40,7 @@ from matchusage.exceptions import (
     UnknownRecordError,
 )
 from matchusage.memory import InMemoryRepository
+from matchusage.protocols import MatchRepository
 from matchusage.sql import (
     MatchTable,
     OrganizationTable,
@@ -50,7 +51,12 @@ from matchusage.sql import (
     UserTable,
 )
 from matchusage.testing import strategies as mst
-from matchusage.testing.contracts import MakeRepository, MatchRepositoryContract, Record
+from matchusage.testing.contracts import (
+    CheckedOrganizationsContract,
+    MakeRepository,
+    MatchRepositoryContract,
+    Record,
+)
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -115,12 +121,21 @@ def matches_of(records: Sequence[Record], organization_id: str) -> list[Match]:
     return [r for r in records if isinstance(r, Match) and r.program_id in programs]
 
 
-class TestContract(MatchRepositoryContract):
-    """SQLRepository (default schema) meets the repository contract on both databases."""
+class TestContract(MatchRepositoryContract, CheckedOrganizationsContract):
+    """SQLRepository (default schema) meets the repository contracts on both databases."""
 
     @pytest.fixture
     def make_repository(self, repository: SQLRepository) -> MakeRepository:
         return lambda records: load(repository, records)
+
+    def store_bad_organization(self, repository: MatchRepository, organization_id: str) -> None:
+        """A cycle of 0 months: a row only the database can hold."""
+        assert isinstance(repository, SQLRepository)
+        table = repository._tables.organizations
+        with repository.engine.begin() as connection:
+            connection.execute(
+                table.update().where(table.c.id == organization_id).values(cycle_every=0)
+            )
 
 
 # -- counting in the database: differential tests against the in-memory engine ------------

@@ -127,6 +127,8 @@ class CheckedOrganizations(Protocol):
     [`billing_run`][matchusage.billing.billing_run] uses it when the
     repository has it, so an organization stored with an invalid billing
     cycle is reported as a failure while every other organization is billed.
+    Check an adapter with
+    [`CheckedOrganizationsContract`][matchusage.testing.contracts.CheckedOrganizationsContract].
     """
 
     def checked_organizations(self) -> tuple[list[Organization], dict[str, MatchUsageError]]:

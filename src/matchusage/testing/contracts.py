@@ -9,11 +9,13 @@ can be typed without reaching into private modules.
 from __future__ import annotations
 
 from ._billing_contract import BillingProviderContract
+from ._checked_organizations_contract import CheckedOrganizationsContract
 from ._repository_contract import MakeRepository, MatchRepositoryContract, Record
 from ._snapshot_contract import SnapshotStoreContract
 
 __all__ = [
     "BillingProviderContract",
+    "CheckedOrganizationsContract",
     "MakeRepository",
     "MatchRepositoryContract",
     "Record",
