@@ -3,11 +3,16 @@
     pip install -e ".[numpy,benchmark]"
     python benchmarks/bench_columnar.py              # 100k, 1M and 5M matches
     python benchmarks/bench_columnar.py --sizes 100000,1000000
+    python benchmarks/bench_columnar.py --sizes 1000000 --organizations 1000 \
+        --only numpy,DuckDB --org-skew 1.5 --group-sizes 2:0.4,5:0.4,12:0.2
 
 Two scenarios on the same synthetic data (``datagen.py``, fixed seed): one
 organization with 6 monthly periods, and 1,000 organizations each with its
 own anchor, time zone and months per period (6 periods each). Every
-approach's counts are checked equal before any time is printed.
+approach's counts are checked equal before any time is printed. The shape
+options (``--org-skew``, ``--programs``, ``--users-per-match``,
+``--group-sizes``) vary the data; ``--organizations`` and ``--only`` pick the
+scenarios and approaches to run.
 
 Time: the best of up to 3 runs (one run when it takes over 2 s). Memory: the
 peak resident memory above what the process held just before the run
@@ -44,7 +49,6 @@ import datagen
 import peers
 
 Counts = dict[tuple[int, int], int]
-SCENARIOS = {"1 org": 1, "1,000 orgs": 1000}
 PYTHON_COLUMNAR_MAX = 1_000_000  # the pure-Python engine is slow beyond this
 OBJECTS = "matchusage objects (Sweep per organization)"
 NUMPY = "matchusage columnar, numpy (1 thread)"
@@ -158,20 +162,80 @@ def approaches(
         yield peer.name, load
 
 
-def main() -> None:
+def _scenario(organizations: int) -> str:
+    return f"{organizations:,} org{'s' if organizations > 1 else ''}"
+
+
+def _shape(args: argparse.Namespace) -> datagen.Shape:
+    low, _, high = args.programs.partition("-")
+    groups = {}
+    for pair in args.group_sizes.split(","):
+        size, _, probability = pair.partition(":")
+        groups[int(size)] = float(probability)
+    return datagen.Shape(
+        org_skew=args.org_skew,
+        programs=(int(low), int(high or low)),
+        users_per_match=args.users_per_match,
+        group_sizes=groups,
+    )
+
+
+def _arguments() -> argparse.Namespace:
+    default = datagen.Shape()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000,5000000")
+    parser.add_argument("--organizations", default="1,1000", help="scenarios, comma-separated")
+    parser.add_argument(
+        "--only", default="", help="approaches whose name contains one of these (comma-separated)"
+    )
     parser.add_argument("--seed", type=int, default=2026)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--org-skew",
+        type=float,
+        default=default.org_skew,
+        help="sigma of the log-normal organization sizes (0: all alike)",
+    )
+    parser.add_argument(
+        "--programs", default="1-1", help="programs per organization, LOW-HIGH (uniform)"
+    )
+    parser.add_argument(
+        "--users-per-match",
+        type=float,
+        default=default.users_per_match,
+        help="size of each organization's user pool, per match it holds",
+    )
+    parser.add_argument(
+        "--group-sizes",
+        default=",".join(f"{size}:{p:g}" for size, p in default.group_sizes.items()),
+        help="participants per match with probabilities, SIZE:P,...",
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     sizes = [int(s) for s in args.sizes.split(",")]
+    scenarios = {_scenario(int(n)): int(n) for n in args.organizations.split(",")}
+    wanted = [w for w in args.only.split(",") if w]
+    shape = _shape(args)
     load_before = os.getloadavg()
 
     rows = []
-    for scenario, organizations in SCENARIOS.items():
+    for scenario, organizations in scenarios.items():
         for size in sizes:
-            data = datagen.generate(size, organizations, seed=args.seed)
+            data = datagen.generate(size, organizations, seed=args.seed, shape=shape)
+            largest = np.bincount(data.organization).max()
+            print(
+                f"  generated {scenario}, {size:,}: largest organization {largest:,} matches, "
+                f"{len(np.unique(data.participant_user)):,} users, "
+                f"{len(data.participant_user) / size:.2f} participants per match",
+                file=sys.stderr,
+                flush=True,
+            )
             results: dict[str, Counts] = {}
             for name, prepare in approaches(data, size):
+                if wanted and not any(w in name for w in wanted):
+                    continue
                 run = prepare()
                 result, best, extra = measure(run)
                 del run
@@ -179,7 +243,7 @@ def main() -> None:
                 results[name] = result
                 rows.append((scenario, size, name, best, extra))
                 print(f"  ran {scenario:>10} {size:>9,} {name}", file=sys.stderr, flush=True)
-            reference = results[OBJECTS]
+            reference = results.get(OBJECTS) or next(iter(results.values()))
             for name, result in results.items():
                 if result != reference:
                     differ = sorted(set(result.items()) ^ set(reference.items()))[:5]
@@ -197,6 +261,7 @@ def main() -> None:
         f"{_versions()} | {os.cpu_count()} cores | "
         f"load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after"
     )
+    print(f"Data: seed {args.seed}, {shape.describe()}.")
     print()
     print("| scenario | matches | approach | time (ms) | matches/s | peak extra MB | x best |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: |")
@@ -219,7 +284,7 @@ def main() -> None:
         f"Not in the times above: the periods themselves (batch_periods, each organization's "
         f"cycle.closed_periods), {took:.0f} ms for 1,000 organizations."
     )
-    _targets(rows)
+    _targets(rows, scenarios)
 
 
 def _versions() -> str:
@@ -232,11 +297,11 @@ def _versions() -> str:
     )
 
 
-def _targets(rows: list[tuple[str, int, str, float, float]]) -> None:
+def _targets(rows: list[tuple[str, int, str, float, float]], scenarios: Iterable[str]) -> None:
     times = {(scenario, size, name): (t, m) for scenario, size, name, t, m in rows}
     print()
     print("Targets:")
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         for size in sorted({r[1] for r in rows}):
             numpy_t = times.get((scenario, size, NUMPY))
             duck = times.get((scenario, size, peers.DuckDB.name))

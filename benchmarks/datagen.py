@@ -5,11 +5,15 @@ arguments: matches over the two years before ``NOW``, ~2.3 participants per
 match, 30% ongoing, a few zero-length matches, users drawn from a pool per
 organization plus a small shared pool (people in several organizations), and
 organizations each with its own anchor, time zone and months per period.
+
+A ``Shape`` varies what the data looks like: how unequal the organizations'
+sizes are, how many programs and users each has and how large groups are.
+The default ``Shape()`` is the data the recorded figures were measured on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 
@@ -44,6 +48,34 @@ _DAY_US = 86_400_000_000
 Ints = npt.NDArray[np.int64]
 
 
+@dataclass(frozen=True)
+class Shape:
+    """How the generated data is shaped (the defaults give the recorded data).
+
+    Attributes:
+        org_skew: sigma of the log-normal spread of organization sizes; 0 gives
+            every organization the same expected number of matches.
+        programs: the fewest and most programs per organization (each match
+            belongs to one of its organization's programs, drawn uniformly).
+        users_per_match: an organization's pool of users, per match it holds.
+        group_sizes: participants per match and their probabilities.
+    """
+
+    org_skew: float = 0.0
+    programs: tuple[int, int] = (1, 1)
+    users_per_match: float = 0.6
+    group_sizes: dict[int, float] = field(default_factory=lambda: {2: 0.75, 3: 0.2, 4: 0.05})
+
+    def describe(self) -> str:
+        groups = ", ".join(f"{size}: {p:g}" for size, p in self.group_sizes.items())
+        low, high = self.programs
+        return (
+            f"org-size skew sigma {self.org_skew:g}, {low}-{high} programs per organization, "
+            f"{self.users_per_match:g} users per match in each organization's pool, "
+            f"group sizes {{{groups}}}"
+        )
+
+
 @dataclass
 class Dataset:
     """One benchmark input, as columns; objects are built on request."""
@@ -54,6 +86,8 @@ class Dataset:
     participant_match: Ints
     participant_user: Ints  # dense integer user ids
     organizations: list[Organization]
+    program: Ints  # index into the match's organization's programs
+    program_counts: list[int]  # programs per organization
 
     @property
     def organization_ids(self) -> list[str]:
@@ -75,26 +109,27 @@ class Dataset:
         )
 
     def programs(self) -> list[Program]:
-        return [Program(f"{o.id}-p", o.id) for o in self.organizations]
+        return [
+            Program(f"{o.id}-p{k}", o.id)
+            for o, count in zip(self.organizations, self.program_counts, strict=True)
+            for k in range(count)
+        ]
 
     def matches(self) -> list[Match]:
         """The same data as Match objects (slow: a few microseconds a match)."""
         programs = [p.id for p in self.programs()]
+        first_program = np.concatenate(([0], np.cumsum(self.program_counts)[:-1]))
+        program_of = (first_program[self.organization] + self.program).tolist()
         bounds = np.searchsorted(self.participant_match, np.arange(len(self.start_us) + 1))
         users = [str(u) for u in self.participant_user.tolist()]
         out = []
-        for row, (start, end, org) in enumerate(
-            zip(
-                self.start_us.tolist(),
-                self.end_us.tolist(),
-                self.organization.tolist(),
-                strict=True,
-            )
+        for row, (start, end) in enumerate(
+            zip(self.start_us.tolist(), self.end_us.tolist(), strict=True)
         ):
             out.append(
                 Match(
                     str(row),
-                    programs[org],
+                    programs[program_of[row]],
                     users[bounds[row] : bounds[row + 1]],
                     from_micros(start),
                     None if end == FOREVER else from_micros(end),
@@ -130,8 +165,19 @@ def _organizations(count: int, rng: np.random.Generator) -> list[Organization]:
     return out
 
 
-def generate(matches: int, organizations: int = 1, seed: int = 2026) -> Dataset:
-    """*matches* matches spread over *organizations* organizations."""
+def _organization_weights(organizations: int, skew: float, seed: int) -> npt.NDArray[np.float64]:
+    """Each organization's expected share of the matches (log-normal sizes)."""
+    if skew == 0:
+        return np.full(organizations, 1 / organizations)
+    weights = np.random.default_rng([seed, organizations, 1]).lognormal(0, skew, organizations)
+    return weights / weights.sum()  # type: ignore[no-any-return]
+
+
+def generate(
+    matches: int, organizations: int = 1, seed: int = 2026, shape: Shape | None = None
+) -> Dataset:
+    """*matches* matches spread over *organizations* organizations, shaped by *shape*."""
+    shape = shape or Shape()
     rng = np.random.default_rng([seed, matches, organizations])
     orgs = _organizations(organizations, rng)
     now = int((NOW - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(microseconds=1))
@@ -140,22 +186,43 @@ def generate(matches: int, organizations: int = 1, seed: int = 2026) -> Dataset:
     duration[rng.random(matches) < 0.01] = 0  # zero-length: never active
     end = np.minimum(start + duration, now)
     end[rng.random(matches) < 0.3] = FOREVER
-    organization = rng.integers(0, organizations, matches).astype(np.int32)
+    weights = _organization_weights(organizations, shape.org_skew, seed)
+    if shape.org_skew == 0:  # the recorded data: drawn exactly as before shapes existed
+        organization = rng.integers(0, organizations, matches).astype(np.int32)
+    else:
+        organization = rng.choice(organizations, size=matches, p=weights).astype(np.int32)
 
-    sizes = rng.choice([2, 3, 4], size=matches, p=[0.75, 0.2, 0.05])
+    group = list(shape.group_sizes)
+    sizes = rng.choice(group, size=matches, p=[shape.group_sizes[g] for g in group])
     participant_match = np.repeat(np.arange(matches, dtype=np.int64), sizes)
     rows = len(participant_match)
-    # Each organization draws from its own pool of users (about 0.6 per match);
-    # 2% of participants come from a shared pool and so join several organizations.
-    pool = max(4, int(0.6 * matches / organizations))
+    # Each organization draws from its own pool of users (users_per_match per
+    # expected match); 2% of participants come from a shared pool and so join
+    # several organizations.
+    pool = np.maximum(4, (shape.users_per_match * matches * weights).astype(np.int64))
+    first_user = np.concatenate(([0], np.cumsum(pool)))
     row_org = organization[participant_match].astype(np.int64)
-    user = row_org * pool + rng.integers(0, pool, rows)
+    # With equal pools the modulo changes nothing: the default data stays as recorded.
+    user = first_user[row_org] + rng.integers(0, pool.max(), rows) % pool[row_org]
     shared = rng.random(rows) < 0.02
-    user[shared] = organizations * pool + rng.integers(0, max(4, pool // 10), int(shared.sum()))
+    shared_pool = max(4, int(shape.users_per_match * matches / organizations) // 10)
+    user[shared] = first_user[-1] + rng.integers(0, shared_pool, int(shared.sum()))
     # Users are distinct within a match (they are a set on the object side).
     order = np.lexsort((user, participant_match))
     user, participant_match = user[order], participant_match[order]
     duplicate = np.zeros(rows, dtype=bool)
     duplicate[1:] = (user[1:] == user[:-1]) & (participant_match[1:] == participant_match[:-1])
     keep = ~duplicate
-    return Dataset(start, end, organization, participant_match[keep], user[keep], orgs)
+    low, high = shape.programs
+    program_counts = rng.integers(low, high + 1, organizations)
+    program = (rng.random(matches) * program_counts[organization]).astype(np.int64)
+    return Dataset(
+        start,
+        end,
+        organization,
+        participant_match[keep],
+        user[keep],
+        orgs,
+        program,
+        program_counts.tolist(),
+    )
