@@ -473,6 +473,7 @@ def _clipped(
         yield user_id, matches, instant(first._start_us), instant(last._end_us)
 
 
+@attrs.define
 class UserRuns:
     """One period's active users from columns: each user's matches as a run of rows.
 
@@ -490,25 +491,13 @@ class UserRuns:
         latest_ends: Each run's latest match end.
     """
 
-    __slots__ = ("bounds", "ends", "latest_ends", "match_ids", "program_ids", "starts", "user_ids")
-
-    def __init__(
-        self,
-        user_ids: list[str],
-        bounds: list[int],
-        match_ids: list[str],
-        program_ids: list[str],
-        starts: list[int],
-        ends: list[int],
-        latest_ends: list[int],
-    ) -> None:
-        self.user_ids = user_ids
-        self.bounds = bounds
-        self.match_ids = match_ids
-        self.program_ids = program_ids
-        self.starts = starts
-        self.ends = ends
-        self.latest_ends = latest_ends
+    user_ids: list[str]
+    bounds: list[int]
+    match_ids: list[str]
+    program_ids: list[str]
+    starts: list[int]
+    ends: list[int]
+    latest_ends: list[int]
 
     def __iter__(self) -> Iterator[tuple[str, list[_Span]]]:
         columns = self.match_ids, self.program_ids, self.starts, self.ends
