@@ -50,11 +50,17 @@ def _int_column(column: Any, name: str) -> IntArray:
 class _Codes:
     """An id column as dense integer codes ``0 .. size - 1`` and a way back to the ids."""
 
-    def __init__(self, column: Any, labels: Sequence[str] | None, name: str) -> None:
+    def __init__(
+        self, column: Any, labels: Sequence[str] | None, name: str, *, checked: bool = False
+    ) -> None:
         self.labels: Sequence[str] | None = None
         self.values: npt.NDArray[Any] | None = None  # sorted distinct integer ids
         self.direct = False  # codes are the integer ids themselves
         self._index: dict[str, int] | None = None
+        if labels is not None and checked:  # codes and labels a loader built and checked
+            self.codes: IntArray = column
+            self.labels, self.size = labels, len(labels)
+            return
         if labels is not None:
             self.labels = label_list(labels, name)
             self.codes = _int_column(column, name)

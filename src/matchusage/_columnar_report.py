@@ -11,6 +11,7 @@ report's instant, and the evidence behind explanations and exports.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import timezone
 from itertools import pairwise
 from types import MappingProxyType
@@ -24,6 +25,7 @@ from ._columnar_numpy import _Codes, _int_column
 from ._model import _NO_ROLES, Match, Role
 from ._periods import BillingPeriod
 from ._time import FOREVER
+from ._user_ids import UserIds
 from .exceptions import DuplicateMatchError, InvalidColumnError
 
 if TYPE_CHECKING:
@@ -35,9 +37,35 @@ _ROLES = {role.value: role for role in Role}
 
 
 class ReportColumns:
-    """Checked columns of a report's matches: codes, spans and a way to build `Match` objects."""
+    """Checked columns of a report's matches: codes, spans and a way to build `Match` objects.
+
+    Columns a loader built from a file it checked (`CheckedColumns`) are
+    taken as they are; any other columns are checked first.
+    """
 
     def __init__(self, columns: MatchColumns) -> None:
+        from ._match_table import CheckedColumns
+
+        if isinstance(columns, CheckedColumns):
+            self._take_checked(columns)
+        else:
+            self._check(columns)
+        self.bounds = np.searchsorted(self.match_of, np.arange(len(self.start) + 1))
+        self._user_labels: list[str] | None = None
+        self._user_array: npt.NDArray[np.object_] | None = None
+        self._program_labels: list[str] | None = None
+        self._made: dict[int, Match] = {}
+
+    def _take_checked(self, columns: MatchColumns) -> None:
+        self.start, self.end = columns.start_us, columns.end_us
+        self.ids = MatchIds(columns.match_id, checked=True)
+        self.program = _Codes(columns.program, columns.program_ids, "program", checked=True)
+        self.user = _Codes(columns.participant_user, columns.user_ids, "user", checked=True)
+        # Participant rows come grouped by match, in file order.
+        self.match_of, self.user_codes = columns.participant_match, self.user.codes
+        self.roles = columns.participant_role
+
+    def _check(self, columns: MatchColumns) -> None:
         self.start = _int_column(columns.start_us, "start_us")
         end = _int_column(columns.end_us, "end_us")
         size = len(self.start)
@@ -82,11 +110,6 @@ class ReportColumns:
             roles = np.asarray(as_list(columns.participant_role), dtype=object)
             check_length("participant_role", len(roles), len(match_of), "participant_match row")
             self.roles = roles[order]
-        self.bounds = np.searchsorted(self.match_of, np.arange(size + 1))
-        self._user_labels: list[str] | None = None
-        self._user_array: npt.NDArray[np.object_] | None = None
-        self._program_labels: list[str] | None = None
-        self._made: dict[int, Match] = {}
 
     @property
     def user_labels(self) -> list[str]:
@@ -95,11 +118,20 @@ class ReportColumns:
             self._user_labels = self.user.labeler()(list(range(self.user.size)))
         return self._user_labels
 
-    def users_of(self, codes: Ints) -> frozenset[str]:
+    @property
+    def user_count(self) -> int:
+        """How many distinct users the columns hold."""
+        return self.user.size
+
+    def id_set(self, codes: Ints) -> frozenset[str]:
         """The user ids of *codes*."""
         if self._user_array is None:
             self._user_array = np.array(self.user_labels, dtype=object)
         return frozenset(self._user_array[codes].tolist())
+
+    def users_of(self, codes: Ints) -> UserIds:
+        """The users of *codes* (distinct), as a set whose ids are made when read."""
+        return UserIds(codes, self)
 
     @property
     def program_labels(self) -> list[str]:
@@ -155,10 +187,14 @@ def _role(user: str, role: object) -> Role:
 class MatchIds:
     """The match id column, checked: non-empty, unique strings; Arrow columns stay Arrow."""
 
-    def __init__(self, column: Any) -> None:
+    def __init__(self, column: Any, *, checked: bool = False) -> None:
         self._arrow: Any = None
         self._list: list[str] | None = None
-        if _plain_arrow_strings(column):
+        if checked and not isinstance(column, list):
+            self._arrow = column
+        elif checked:
+            self._list = column
+        elif _plain_arrow_strings(column):
             self._arrow = column
         else:
             self._list = _checked_ids(column)
@@ -205,7 +241,7 @@ def _plain_arrow_strings(column: Any) -> bool:
     if not pa.types.is_string(column.type) or column.null_count:
         return False
     shortest = pc.min(pc.binary_length(column)).as_py()
-    return bool(shortest) and pc.count_distinct(column).as_py() == len(column)
+    return bool(shortest) and len(pc.unique(column)) == len(column)
 
 
 def _checked_ids(column: Any) -> list[str]:
@@ -340,12 +376,12 @@ class ReportFigures:
         self.user_bits = np.zeros(data.user.size, dtype=np.uint64)
         np.bitwise_or.at(self.user_bits, self.row_users, self.row_bits)
 
-    def users(self, slot: int) -> frozenset[str]:
+    def users(self, slot: int) -> UserIds:
         """The users active in period *slot*."""
         bit = np.uint64(1) << np.uint64(slot)
         return self.evidence.data.users_of(np.flatnonzero(self.user_bits & bit))
 
-    def by_program(self, slots: Sequence[int]) -> list[Mapping[str, frozenset[str]]]:
+    def by_program(self, slots: Sequence[int]) -> list[Mapping[str, AbstractSet[str]]]:
         """For each of *slots*: each program's users, keyed by sorted program id."""
         data = self.evidence.data
         programs = data.program.codes[data.match_of[self.rows]]
@@ -365,7 +401,7 @@ class ReportFigures:
             found.append(self._grouped(pair_program[hit], pair_user[hit]))
         return found
 
-    def attributed(self, slots: Sequence[int]) -> list[Mapping[str, frozenset[str]]]:
+    def attributed(self, slots: Sequence[int]) -> list[Mapping[str, AbstractSet[str]]]:
         """For each of *slots*: each user under the program of their earliest match in it.
 
         Ties on the start go to the smallest program id, as in the object path.
@@ -388,7 +424,7 @@ class ReportFigures:
             found.append(self._grouped(programs[hit[first]], slot_users[first]))
         return found
 
-    def _grouped(self, programs: Ints, users: Ints) -> Mapping[str, frozenset[str]]:
+    def _grouped(self, programs: Ints, users: Ints) -> Mapping[str, AbstractSet[str]]:
         data = self.evidence.data
         program_labels = data.program_labels
         order = np.argsort(programs, kind="stable")

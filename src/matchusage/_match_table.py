@@ -94,14 +94,17 @@ class MatchTable:
         return found
 
     def columns(self, organization_id: str) -> MatchColumns:
-        """The matches as columns of the one organization *organization_id*."""
+        """The matches as columns of the one organization *organization_id*.
+
+        They are `CheckedColumns`: a report takes them without checking them again.
+        """
         import numpy as np
 
         roles = None
         if self.participant_role is not None:
             names = np.array([role.value for role in self.ROLES] + [None], dtype=object)
             roles = names[self.participant_role]
-        return MatchColumns(
+        return CheckedColumns(
             self.start_us,
             self.end_us,
             np.zeros(len(self.ids), dtype=np.int64),
@@ -114,6 +117,15 @@ class MatchTable:
             program_ids=self.program_ids,
             participant_role=roles,
         )
+
+
+@attrs.frozen(eq=False)
+class CheckedColumns(MatchColumns):
+    """Columns of a `MatchTable`, checked by the loader that read them.
+
+    Participant rows are grouped by match; ids and programs are integer codes
+    into their labels.
+    """
 
 
 def _roles_of(users: list[str], roles: list[int], first: int, stop: int) -> Mapping[str, Role]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from itertools import repeat
 from operator import attrgetter
@@ -27,7 +28,7 @@ from .exceptions import InvalidPeriodError, InvalidRecordError
 from .protocols import SnapshotStore
 
 _INSTANT = timedelta(microseconds=1)
-_Programs = tuple[Mapping[str, frozenset[str]], Mapping[str, frozenset[str]]]
+_Programs = tuple[Mapping[str, AbstractSet[str]], Mapping[str, AbstractSet[str]]]
 _match_id = attrgetter("id")
 _program_id = attrgetter("program_id")
 _start_us = attrgetter("_start_us")
@@ -59,7 +60,7 @@ class MatchesByProgram(Mapping[str, tuple[Match, ...]]):
         self,
         rows: Mapping[str, Sequence[int]],
         make: Callable[[int], Match],
-        users: Mapping[str, frozenset[str]],
+        users: Mapping[str, AbstractSet[str]],
     ) -> None:
         self._rows = {key: rows[key] for key in sorted(rows)}
         self.users = users  # each program's users in these matches
@@ -96,6 +97,11 @@ class PeriodUsage:
     in ``adjustment``: late or backdated edits made after the close show up
     there, while the invoice stays as it was.
 
+    Sets of user ids are read-only sets (`collections.abc.Set`) that behave as
+    `frozenset`s: equal to and hashed like the `frozenset` of the same ids, with
+    its operators and methods. A report computed on columns keeps them as user
+    codes and makes the ids the first time they are read, so counting is cheap.
+
     Attributes:
         period: The billing period.
         users: The ids of the users active in the period; each person once.
@@ -113,11 +119,11 @@ class PeriodUsage:
     """
 
     period: BillingPeriod
-    users: frozenset[str]
-    by_program: Mapping[str, frozenset[str]] = attrs.field(hash=False)
-    attributed: Mapping[str, frozenset[str]] = attrs.field(hash=False)
-    new: frozenset[str]
-    dropped: frozenset[str]
+    users: AbstractSet[str]
+    by_program: Mapping[str, AbstractSet[str]] = attrs.field(hash=False)
+    attributed: Mapping[str, AbstractSet[str]] = attrs.field(hash=False)
+    new: AbstractSet[str]
+    dropped: AbstractSet[str]
     billing: BillingState = BillingState.UNKNOWN
     billed: UsageSnapshot | None = attrs.field(default=None, hash=False)
     # Makes the live recount as a snapshot, for the adjustment: evidence for every user
@@ -153,7 +159,7 @@ class PeriodUsage:
         The same set as the [`adjustment`][matchusage.PeriodUsage.adjustment]'s
         ``added``, without building the recount's evidence.
         """
-        return None if self.billed is None else changes(self.billed.users, self.users)[0]
+        return None if self.billed is None else changes(self.billed.users, frozenset(self.users))[0]
 
     @property
     def removed_since_billed(self) -> frozenset[str] | None:
@@ -161,7 +167,7 @@ class PeriodUsage:
 
         The same set as the [`adjustment`][matchusage.PeriodUsage.adjustment]'s ``removed``.
         """
-        return None if self.billed is None else changes(self.billed.users, self.users)[1]
+        return None if self.billed is None else changes(self.billed.users, frozenset(self.users))[1]
 
     @property
     def adjustment(self) -> Adjustment | None:
@@ -200,8 +206,8 @@ class CurrentUsage:
 
     period: BillingPeriod
     at: datetime
-    users_so_far: frozenset[str]
-    current_users: frozenset[str]
+    users_so_far: AbstractSet[str]
+    current_users: AbstractSet[str]
     current_matches: Mapping[str, tuple[Match, ...]] = attrs.field(hash=False)
 
     @property
@@ -212,7 +218,7 @@ class CurrentUsage:
         return MappingProxyType({key: len(found) for key, found in self.current_matches.items()})
 
     @property
-    def current_users_by_program(self) -> Mapping[str, frozenset[str]]:
+    def current_users_by_program(self) -> Mapping[str, AbstractSet[str]]:
         """For each program with a current match, the users in its current matches."""
         if isinstance(self.current_matches, MatchesByProgram):
             return self.current_matches.users
@@ -381,7 +387,9 @@ _Figures = tuple[list["PeriodUsage"], "CurrentUsage", Evidence]
 
 
 def _period_usages(
-    closed: Sequence[BillingPeriod], users: Sequence[frozenset[str]], programs: Sequence[_Programs]
+    closed: Sequence[BillingPeriod],
+    users: Sequence[AbstractSet[str]],
+    programs: Sequence[_Programs],
 ) -> list[PeriodUsage]:
     """The usage of each closed period but the first, which only gives the second its new users.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
@@ -146,9 +146,7 @@ def write_active_table(
     print(f"{indent}  {_TOTAL:<{width}}  {total:>7}  {len(current.current_users):>5}", file=out)
 
 
-def _counts(
-    mapping: Mapping[str, Sequence[Any] | frozenset[str]], keys: Sequence[str]
-) -> dict[str, int]:
+def _counts(mapping: Mapping[str, Collection[Any]], keys: Sequence[str]) -> dict[str, int]:
     return {key: len(mapping.get(key, ())) for key in keys}
 
 
