@@ -209,6 +209,10 @@ class MatchIds:
         value: str = self._arrow[row].as_py()
         return value
 
+    def arrow(self) -> Any:
+        """The Arrow column the ids came in, or ``None`` if they came as a list."""
+        return self._arrow
+
     def labels(self) -> list[str]:
         """Every id, by row (an Arrow column is turned into a list once)."""
         if self._list is None:
@@ -315,7 +319,7 @@ class ColumnEvidence:
         labels = self.data.user_labels
         user_rank = np.argsort(np.argsort(np.array(labels, dtype=object), kind="stable"))
         for period in periods:
-            yield self._spans_of(period, labels, user_rank)
+            yield self._spans_of(period, user_rank)
 
     def _period_rows(self, period: BillingPeriod, user_rank: Ints) -> Ints:
         """The participant rows of *period*, by user id, then match start, then match id."""
@@ -333,7 +337,7 @@ class ColumnEvidence:
         for first, stop in _runs(users):
             yield labels[int(users[first])], [data.match(m) for m in matches[first:stop]]
 
-    def _spans_of(self, period: BillingPeriod, labels: list[str], user_rank: Ints) -> UserRuns:
+    def _spans_of(self, period: BillingPeriod, user_rank: Ints) -> UserRuns:
         from ._export import UserRuns
 
         data = self.data
@@ -344,16 +348,7 @@ class ColumnEvidence:
         ends = np.zeros(0, dtype=np.int64)
         if len(first):
             ends = np.maximum.reduceat(data.end[matches], first)
-        ids, programs = data.ids.labels(), data.program_labels
-        return UserRuns(
-            [labels[u] for u in users[first].tolist()],
-            [*first.tolist(), len(rows)],
-            [ids[m] for m in matches.tolist()],
-            [programs[p] for p in data.program.codes[matches].tolist()],
-            data.start[matches].tolist(),
-            data.end[matches].tolist(),
-            ends.tolist(),
-        )
+        return UserRuns(data, users[first], np.append(first, len(rows)), matches, ends)
 
 
 def _runs(codes: Ints) -> Iterator[tuple[int, int]]:

@@ -6,9 +6,8 @@ import csv
 import json
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from itertools import pairwise, repeat
 from operator import attrgetter
-from typing import Any, Literal, Protocol, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO, TypeVar
 
 import attrs
 
@@ -18,6 +17,9 @@ from ._report import UsageReport
 from ._time import FOREVER, from_micros, to_micros
 from .billing._snapshots import MatchEvidence, UsageSnapshot
 from .exceptions import InvalidRecordError
+
+if TYPE_CHECKING:
+    from ._columnar_report import ReportColumns
 
 T = TypeVar("T")
 
@@ -50,7 +52,10 @@ Basis = Literal["billed", "live"]
 # The OWASP CSV-injection rule: a spreadsheet treats a cell starting with one of
 # these as a formula (or splits it), so such a cell gets a leading apostrophe.
 # The apostrophe itself is escaped too, so that the change can be undone.
-_UNSAFE = frozenset("=+-@\t\r'")
+UNSAFE_FIRST = "=+-@\t\r'"
+_UNSAFE = frozenset(UNSAFE_FIRST)
+# The CSV dialect of exports (Python's csv module, csv.QUOTE_MINIMAL).
+CSV_DELIMITER, CSV_QUOTE, CSV_LINE_END = ",", '"', "\r\n"
 
 
 def neutralise(cell: str) -> str:
@@ -190,19 +195,24 @@ def export_csv(
         The number of rows written, not counting the header.
     """
 
-    writer = csv.writer(file, lineterminator="\r\n")
+    writer = csv.writer(
+        file, delimiter=CSV_DELIMITER, quotechar=CSV_QUOTE, lineterminator=CSV_LINE_END
+    )
     writer.writerow(_columns(report))
     programs: _Cache[tuple[str, ...], str] = _Cache(
         lambda key: neutralise(";".join(_sorted_ids(key)))
     )
+    in_columns = _ColumnsWriter(file, users)
     count = 0
     for each, evidence, basis in _periods(report, period, live):
         # Instants as ISO 8601 text never start with a character neutralise changes.
         bounds = [each.start.isoformat(), each.end.isoformat()]
         tail = () if basis is None else (basis,)
         if isinstance(evidence, UserRuns):
-            count += _write_runs(writer, each, evidence, users, bounds, tail, programs)
-            continue
+            written = in_columns.write(each, evidence, tail)
+            if written is not None:
+                count += written
+                continue
         rows = _clipped(each, evidence, datetime.isoformat)
         for user_id, matches, active_from, active_until in rows:
             # Looked up per row, not cached: memory stays flat however many users are written.
@@ -224,46 +234,29 @@ def export_csv(
     return count
 
 
-def _write_runs(
-    writer: Any,
-    period: BillingPeriod,
-    runs: UserRuns,
-    users: Mapping[str, User] | None,
-    bounds: list[str],
-    tail: tuple[str, ...],
-    programs: _Cache[tuple[str, ...], str],
-) -> int:
-    """Write the rows of one period's users from columns: the rows `_clipped` would give.
+class _ColumnsWriter:
+    """The Arrow writer of an export's columns (`_export_arrow`), made when first needed."""
 
-    Each column of the CSV is made whole, then the rows are written in one call.
-    """
-    instant = _instants(period, datetime.isoformat)
-    edges, ids, ranges = runs.bounds, runs.match_ids, runs.program_ids
-    spans = list(pairwise(edges))
-    people = [None] * len(runs.user_ids) if users is None else list(map(users.get, runs.user_ids))
-    columns: list[Iterable[str]] = [
-        *map(repeat, bounds),
-        _neutralised(runs.user_ids),
-        _neutralised(["" if p is None else p.name for p in people]),
-        _neutralised(["" if p is None else p.email or "" for p in people]),
-        [programs[tuple(ranges[first:stop])] for first, stop in spans],
-        _neutralised(
-            [
-                ids[first] if stop - first == 1 else ";".join(ids[first:stop])
-                for first, stop in spans
-            ]
-        ),
-        [instant(runs.starts[first]) for first in edges[:-1]],
-        list(map(instant, runs.latest_ends)),
-        *map(repeat, tail),
-    ]
-    writer.writerows(zip(*columns, strict=False))
-    return len(runs.user_ids)
+    def __init__(self, file: TextIO, users: Mapping[str, User] | None) -> None:
+        self._file, self._users = file, users
+        self._writer: Any = None
 
+    def write(self, period: BillingPeriod, runs: UserRuns, tail: tuple[str, ...]) -> int | None:
+        """Write the rows of *runs*; ``None`` (nothing written) if they are left to the csv module.
 
-def _neutralised(cells: list[str]) -> list[str]:
-    """[`neutralise`][matchusage.neutralise] applied to each of *cells*."""
-    return ["'" + cell if cell[:1] in _UNSAFE else cell for cell in cells]
+        They are without pyarrow, or when their text is not UTF-8.
+        """
+        if self._writer is None:
+            try:
+                from ._export_arrow import RunsWriter
+            except ImportError:
+                self._writer = False
+            else:
+                self._writer = RunsWriter(self._file, self._users)
+        if self._writer is False:
+            return None
+        written: int | None = self._writer.write(period, runs, tail)
+        return written
 
 
 def export_jsonl(
@@ -482,28 +475,32 @@ class UserRuns:
     export reads the columns instead, without an object per match.
 
     Attributes:
-        user_ids: Each run's user.
-        bounds: Where each run starts in the row columns, then the number of rows.
-        match_ids: Each row's match id.
-        program_ids: Each row's program.
-        starts: Each row's match start (UTC microseconds).
-        ends: Each row's match end (UTC microseconds; `FOREVER` if ongoing).
-        latest_ends: Each run's latest match end.
+        source: The report's match columns (the labels of users, matches and
+            programs; each match's start).
+        user_codes: Each run's user, a code into ``source.user_labels`` (numpy).
+        bounds: Where each run starts in the rows, then the number of rows.
+        match_rows: Each row's match, a row of *source*.
+        latest_ends: Each run's latest match end (UTC microseconds; `FOREVER` if ongoing).
     """
 
-    user_ids: list[str]
-    bounds: list[int]
-    match_ids: list[str]
-    program_ids: list[str]
-    starts: list[int]
-    ends: list[int]
-    latest_ends: list[int]
+    source: ReportColumns
+    user_codes: Any
+    bounds: Any
+    match_rows: Any
+    latest_ends: Any
 
     def __iter__(self) -> Iterator[tuple[str, list[_Span]]]:
-        columns = self.match_ids, self.program_ids, self.starts, self.ends
-        edges = self.bounds
-        for user_id, first, stop in zip(self.user_ids, edges, edges[1:], strict=False):
-            yield user_id, list(map(_RowMatch, *(column[first:stop] for column in columns)))
+        data, rows = self.source, self.match_rows
+        ids, programs = data.ids.labels(), data.program_labels
+        columns = (
+            [ids[row] for row in rows.tolist()],
+            [programs[code] for code in data.program.codes[rows].tolist()],
+            data.start[rows].tolist(),
+            data.end[rows].tolist(),
+        )
+        labels, edges = data.user_labels, self.bounds.tolist()
+        for user, first, stop in zip(self.user_codes.tolist(), edges, edges[1:], strict=False):
+            yield labels[user], list(map(_RowMatch, *(column[first:stop] for column in columns)))
 
 
 class _RowMatch:

@@ -381,6 +381,10 @@ class UserDirectory(Mapping[str, User]):
             self._rows = {user: row for row, user in enumerate(self._ids.to_pylist())}
         return self._rows[user_id]
 
+    def columns(self) -> tuple[Any, Any, Any]:
+        """The Arrow columns of ids, names and emails (``None`` for a column the file lacks)."""
+        return self._ids, self._names, self._emails
+
     def __getitem__(self, user_id: str) -> User:
         row = self._row(user_id)
         name = "" if self._names is None else self._names[row].as_py()

@@ -518,7 +518,9 @@ def _write_export(context: _Context, args: argparse.Namespace, out: TextIO) -> i
         report, period = _one_period(context, args.period)
     else:
         report = context.report(args.periods)
-    users = context.users(report, period)
+    # A CSV export from columns reads the whole directory on columns; JSON Lines
+    # looks each row's user up, in a mapping of the exported users made once.
+    users = context.directory if args.format == "csv" else context.users(report, period)
     write = export_csv if args.format == "csv" else export_jsonl
     if args.output is None:
         write(report, out, period=period, users=users, live=args.live)

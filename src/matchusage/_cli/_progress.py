@@ -51,7 +51,7 @@ class Progress:
         self._bar.update(1)
 
     def rows(self, file: TextIO, total: int) -> TextIO:
-        """*file*, counting rows written to it (one ``write`` a row) on a bar of its own."""
+        """*file*, counting rows written to it (lines) on a bar of its own."""
         if self._bar is None:
             return file
         from tqdm import tqdm
@@ -77,7 +77,7 @@ class _CountingFile:
         self._bar = bar
 
     def write(self, text: str) -> int:
-        self._bar.update(1)
+        self._bar.update(text.count("\n"))  # a row, or a slice of rows
         return self._file.write(text)
 
     def __getattr__(self, name: str) -> Any:
