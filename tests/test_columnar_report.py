@@ -159,7 +159,9 @@ def _csv_of(matches: list[Match]) -> str:
             for user in sorted(match.participants)
         )
         ended = "" if match.ended_at is None else match.ended_at.isoformat()
-        lines.append(f"{match.id},{match.program_id},{people},{match.started_at.isoformat()},{ended}")
+        lines.append(
+            f"{match.id},{match.program_id},{people},{match.started_at.isoformat()},{ended}"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -126,7 +126,7 @@ class _Codes:
     def labeler(self) -> Callable[[list[int]], list[str]]:
         """Turn a list of codes into their ids."""
         if self.labels is not None:
-            labels = self.labels
+            labels = self.labels if isinstance(self.labels, list) else list(self.labels)
             return lambda codes: [labels[c] for c in codes]
         if self.direct:
             return lambda codes: [str(c) for c in codes]

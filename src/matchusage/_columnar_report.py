@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._columnar import MatchColumns, as_list, check_length, check_match_lengths
-from ._columnar_numpy import _Codes, _int_column
+from ._columnar_numpy import _bits_dtype, _Codes, _int_column
 from ._model import _NO_ROLES, Match, Role
 from ._periods import BillingPeriod
 from ._time import FOREVER
@@ -262,20 +262,6 @@ def _checked_ids(column: Any) -> list[str]:
     return ids
 
 
-def _earliest_first(program_rank: Ints, start: Ints, user: Ints) -> tuple[Ints, ...]:
-    """Sort keys (last is primary) for rows by user, then start, then program rank.
-
-    Start and program rank fold into one key when they fit in 63 bits, which
-    saves one pass of the sort.
-    """
-    programs = int(program_rank.max()) + 1 if len(program_rank) else 1
-    low = int(start.min()) if len(start) else 0
-    span = int(start.max()) - low + 1 if len(start) else 1
-    if span * programs < 2**62:
-        return ((start - low) * programs + program_rank, user)
-    return (program_rank, start, user)
-
-
 class ColumnEvidence:
     """The matches behind each user's activity, from columns: what a `Sweep` gives objects."""
 
@@ -351,6 +337,30 @@ class ColumnEvidence:
         return UserRuns(data, users[first], np.append(first, len(rows)), matches, ends)
 
 
+def _or_by_key(
+    keys: Ints, bits: npt.NDArray[np.uint64], space: int
+) -> tuple[Ints, npt.NDArray[np.uint64]]:
+    """The distinct *keys* (in ``0 .. space - 1``), in order, and the OR of each one's *bits*.
+
+    A table over every possible key when it is not much larger than *keys*,
+    else a sort.
+    """
+    if space <= 8 * len(keys) + 65536:
+        table = np.zeros(space, dtype=bits.dtype)
+        np.bitwise_or.at(table, keys, bits)
+        found = np.flatnonzero(table)
+        return found, table[found]
+    found, inverse = np.unique(keys, return_inverse=True)
+    masks = np.zeros(len(found), dtype=np.uint64)
+    np.bitwise_or.at(masks, inverse, bits)
+    return found, masks
+
+
+def _small_codes(size: int) -> type[np.signedinteger[Any]]:
+    """The smallest integer type for codes below *size* (numpy sorts 16-bit ones by radix)."""
+    return np.int16 if size <= 2**15 else np.int64
+
+
 def _runs(codes: Ints) -> Iterator[tuple[int, int]]:
     """The (first, stop) row bounds of each run of equal *codes*."""
     bounds = [0, *(np.flatnonzero(np.diff(codes)) + 1).tolist(), len(codes)]
@@ -364,36 +374,37 @@ class ReportFigures:
     def __init__(self, evidence: ColumnEvidence) -> None:
         self.evidence = evidence
         data = evidence.data
-        live = evidence.row_bits != 0
-        self.rows = np.flatnonzero(live)
+        self.rows = np.flatnonzero(evidence.row_bits)  # rows of a match in some period
         self.row_users = data.user_codes[self.rows]
         self.row_bits = evidence.row_bits[self.rows]
-        self.user_bits = np.zeros(data.user.size, dtype=np.uint64)
+        self.user_bits = np.zeros(data.user.size, dtype=np.uint64)  # by user code
         np.bitwise_or.at(self.user_bits, self.row_users, self.row_bits)
+        self._pairs: tuple[Ints, npt.NDArray[np.uint64]] | None = None
 
     def users(self, slot: int) -> UserIds:
         """The users active in period *slot*."""
         bit = np.uint64(1) << np.uint64(slot)
         return self.evidence.data.users_of(np.flatnonzero(self.user_bits & bit))
 
+    def _program_pairs(self) -> tuple[Ints, npt.NDArray[np.uint64]]:
+        """Each (program, user) pair with a match, in order, and its mask of periods."""
+        if self._pairs is None:
+            data = self.evidence.data
+            programs = data.program.codes[data.match_of[self.rows]]
+            keys = programs * data.user.size + self.row_users
+            # Masks as narrow as the periods allow: the table may be large.
+            bits = self.row_bits.astype(_bits_dtype(len(self.evidence.periods)))
+            self._pairs = _or_by_key(keys, bits, data.program.size * data.user.size)
+        return self._pairs
+
     def by_program(self, slots: Sequence[int]) -> list[Mapping[str, AbstractSet[str]]]:
         """For each of *slots*: each program's users, keyed by sorted program id."""
-        data = self.evidence.data
-        programs = data.program.codes[data.match_of[self.rows]]
-        keys = programs.astype(np.int64) * data.user.size + self.row_users
-        # One sort, then each (program, user) pair's rows OR-ed together.
-        order = np.argsort(keys)
-        keys = keys[order]
-        first = np.flatnonzero(np.diff(keys, prepend=-1))  # keys are not negative
-        pairs = keys[first]
-        masks = np.zeros(0, dtype=np.uint64)
-        if len(first):
-            masks = np.bitwise_or.reduceat(self.row_bits[order], first)
-        pair_program, pair_user = pairs // data.user.size, pairs % data.user.size
+        pairs, masks = self._program_pairs()
+        size = self.evidence.data.user.size
         found = []
         for slot in slots:
-            hit = (masks & (np.uint64(1) << np.uint64(slot))) != 0
-            found.append(self._grouped(pair_program[hit], pair_user[hit]))
+            hit = pairs[(masks & (np.uint64(1) << np.uint64(slot))) != 0]
+            found.append(self._grouped(hit // size, hit % size))  # by program, then user
         return found
 
     def attributed(self, slots: Sequence[int]) -> list[Mapping[str, AbstractSet[str]]]:
@@ -403,27 +414,46 @@ class ReportFigures:
         """
         data = self.evidence.data
         matches = data.match_of[self.rows]
-        labels = data.program_labels
-        program_rank = np.argsort(np.argsort(np.array(labels, dtype=object), kind="stable"))
-        programs = data.program.codes[matches]
-        order = np.lexsort(
-            _earliest_first(program_rank[programs], data.start[matches], self.row_users)
-        )
-        users, bits, programs = self.row_users[order], self.row_bits[order], programs[order]
+        # Rows by user, then by their match's rank in (start, program id) order.
+        rank = self._match_ranks()
+        order = np.argsort(self.row_users * len(rank) + rank[matches])
+        users, bits = self.row_users[order], self.row_bits[order]
+        programs = data.program.codes[matches[order]]
         found = []
         for slot in slots:
             hit = np.flatnonzero((bits & (np.uint64(1) << np.uint64(slot))) != 0)
             slot_users = users[hit]
             first = np.ones(len(hit), dtype=bool)
             first[1:] = slot_users[1:] != slot_users[:-1]
-            found.append(self._grouped(programs[hit[first]], slot_users[first]))
+            slot_programs = programs[hit[first]]
+            by_program = np.argsort(
+                slot_programs.astype(_small_codes(data.program.size)), kind="stable"
+            )
+            found.append(self._grouped(slot_programs[by_program], slot_users[first][by_program]))
+        return found
+
+    def _match_ranks(self) -> Ints:
+        """Each match's rank by start, then program id (equal pairs in any order)."""
+        data = self.evidence.data
+        labels = data.program_labels
+        program_rank = np.argsort(np.argsort(np.array(labels, dtype=object), kind="stable"))
+        counted = np.flatnonzero(self.evidence.match_bits)  # only these are ranked
+        start, ranks = data.start[counted], program_rank[data.program.codes[counted]]
+        programs = len(labels) or 1
+        low = int(start.min()) if len(start) else 0
+        span = int(start.max()) - low + 1 if len(start) else 1
+        if span * programs < 2**62:  # start and program in one key: one sort
+            order = np.argsort((start - low) * programs + ranks)
+        else:
+            order = np.lexsort((ranks, start))
+        found = np.zeros(len(data.start), dtype=np.int64)
+        found[counted[order]] = np.arange(len(order))
         return found
 
     def _grouped(self, programs: Ints, users: Ints) -> Mapping[str, AbstractSet[str]]:
+        """Each program's *users* (rows sorted by program code), keyed by sorted program id."""
         data = self.evidence.data
         program_labels = data.program_labels
-        order = np.argsort(programs, kind="stable")
-        programs, users = programs[order], users[order]
         bounds = np.flatnonzero(np.diff(programs)) + 1
         groups = {}
         for part_programs, part_users in zip(

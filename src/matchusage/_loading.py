@@ -89,6 +89,15 @@ class _File:
         # Spreadsheets often write a byte order mark.
         return data.removeprefix(_BOM)
 
+    def open_binary(self) -> IO[bytes] | None:
+        """The file opened for reading bytes, or None for a text stream."""
+        source = self.source
+        if hasattr(source, "read"):
+            return None
+        if isinstance(source, (str, os.PathLike)):
+            return open(source, "rb")  # closed by the caller
+        return source.open("rb")
+
     def _text(self) -> str:
         """The whole file as text; bytes that are not UTF-8 are kept as lone surrogates."""
         data = self._bytes()
@@ -357,8 +366,7 @@ def read_users(source: Source, *, format: str | None = None) -> Mapping[str, Use
     if file.format == "csv" and not file.errors and fast_loading_available():
         from ._arrow_loading import read_csv_records
 
-        data = file._bytes()
-        found = None if data is None else read_csv_records(data, ("name", "email"))
+        found = _read_binary(file, lambda stream: read_csv_records(stream, ("name", "email")))
         if found is not None:
             return UserDirectory(*found)
 
@@ -467,11 +475,19 @@ def read_matches(
     if file.format == "csv" and not file.errors and fast_loading_available():
         from ._arrow_loading import read_csv_matches
 
-        data = file._bytes()
-        table = None if data is None else read_csv_matches(data, known, _instant_or_none)
+        table = _read_binary(file, lambda stream: read_csv_matches(stream, known, _instant_or_none))
         if table is not None:
             return table
     return _match_objects(file, known)
+
+
+def _read_binary(file: _File, read: Callable[[IO[bytes]], T | None]) -> T | None:
+    """What *read* makes of the file's bytes (None for a text stream)."""
+    stream = file.open_binary()
+    if stream is None:
+        return None
+    with stream:
+        return read(stream)
 
 
 def fast_loading_available() -> bool:

@@ -7,10 +7,10 @@ loaders), so matches and `MatchColumns` are made from it without checks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import tzinfo
 from types import MappingProxyType
-from typing import Any
+from typing import Any, overload
 
 import attrs
 
@@ -65,7 +65,8 @@ class MatchTable:
         ]
         programs, starts, ends, start_zones, end_zones = lists
         match_of = _as_list(self.participant_match)
-        users = [self.user_ids[code] for code in _as_list(self.participant_user)]
+        user_labels = list(self.user_ids)
+        users = [user_labels[code] for code in _as_list(self.participant_user)]
         roles = None if self.participant_role is None else _as_list(self.participant_role)
         labels, zones = self.program_ids, self.zones
         pairs: dict[tuple[int, int], tuple[tzinfo, tzinfo]] = {}
@@ -117,6 +118,37 @@ class MatchTable:
             program_ids=self.program_ids,
             participant_role=roles,
         )
+
+
+class TextLabels(Sequence[str]):
+    """Labels kept as an Arrow string array, made into a list the first time one is read.
+
+    A report that only counts never reads its hundreds of thousands of user ids.
+    """
+
+    def __init__(self, array: Any) -> None:
+        self._array = array
+        self._list: list[str] | None = None
+
+    def _labels(self) -> list[str]:
+        if self._list is None:
+            self._list = self._array.to_pylist()
+        return self._list
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        return self._labels()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._labels())
 
 
 @attrs.frozen(eq=False)
