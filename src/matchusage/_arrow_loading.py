@@ -88,6 +88,8 @@ def read_csv_matches(
         return _matches(stream, known, parse_instant)
     except _Declined:
         return None
+    finally:
+        _release_text()
 
 
 def read_csv_records(stream: IO[bytes], optional: tuple[str, ...]) -> list[pa.StringArray] | None:
@@ -96,20 +98,31 @@ def read_csv_records(stream: IO[bytes], optional: tuple[str, ...]) -> list[pa.St
     Columns: ``id`` (stripped, not empty, unique) and the *optional* ones, as
     written (``None`` for a column the file does not have).
     """
-    chunks: dict[str, list[pa.StringArray]] = {name: [] for name in ("id", *optional)}
     try:
-        for text in _blocks(stream, ("id",), optional):
-            chunks["id"].append(_filled(_strip(text["id"])))
-            for name in optional:
-                if name in text:
-                    chunks[name].append(text[name])
-        ids = pa.chunked_array(chunks["id"]).combine_chunks()
-        if not _distinct(ids):
-            return None
+        return _records(stream, optional)
     except _Declined:
         return None
-    texts = (chunks[name] for name in optional)
+    finally:
+        _release_text()
+
+
+def _records(stream: IO[bytes], optional: tuple[str, ...]) -> list[pa.StringArray]:
+    chunks: dict[str, list[pa.StringArray]] = {name: [] for name in ("id", *optional)}
+    for text in _blocks(stream, ("id",), optional):
+        chunks["id"].append(_filled(_strip(text["id"])))
+        for name in optional:
+            if name in text:
+                chunks[name].append(text[name])
+    ids = pa.chunked_array(chunks.pop("id")).combine_chunks()
+    if not _distinct(ids):
+        raise _Declined
+    texts = [chunks.pop(name) for name in optional]
     return [ids, *(pa.chunked_array(text).combine_chunks() if text else None for text in texts)]
+
+
+def _release_text() -> None:
+    """Give the memory of the parsed text back to the system (Arrow's allocator keeps it)."""
+    pa.default_memory_pool().release_unused()
 
 
 def _blocks(

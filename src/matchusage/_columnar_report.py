@@ -123,7 +123,7 @@ class ReportColumns:
         """How many distinct users the columns hold."""
         return self.user.size
 
-    def id_set(self, codes: Ints) -> frozenset[str]:
+    def id_set(self, codes: npt.NDArray[np.integer[Any]]) -> frozenset[str]:
         """The user ids of *codes*."""
         if self._user_array is None:
             self._user_array = np.array(self.user_labels, dtype=object)
@@ -131,7 +131,9 @@ class ReportColumns:
 
     def users_of(self, codes: Ints) -> UserIds:
         """The users of *codes* (distinct), as a set whose ids are made when read."""
-        return UserIds(codes, self)
+        # A report holds dozens of these: half the memory in 32 bits.
+        small = codes.astype(np.int32) if self.user.size < 2**31 else codes
+        return UserIds(small, self)
 
     @property
     def program_labels(self) -> list[str]:
@@ -167,13 +169,17 @@ class ReportColumns:
         )
         return made
 
-    def bits(self, periods: Sequence[BillingPeriod]) -> npt.NDArray[np.uint64]:
-        """Each match's bitmask of the *periods* it overlaps by a positive amount."""
-        bits = np.zeros(len(self.start), dtype=np.uint64)
+    def bits(self, periods: Sequence[BillingPeriod]) -> npt.NDArray[np.unsignedinteger[Any]]:
+        """Each match's bitmask of the *periods* it overlaps by a positive amount.
+
+        As narrow an integer as the periods allow (bit *j* for the *j*-th period).
+        """
+        dtype = _bits_dtype(len(periods))
+        bits = np.zeros(len(self.start), dtype=dtype)
         live = self.end > self.start
         for slot, period in enumerate(periods):
             hit = live & (self.start < period._end_us) & (self.end > period._start_us)
-            bits |= hit.astype(np.uint64) << np.uint64(slot)
+            bits |= hit.astype(dtype) << dtype(slot)
         return bits
 
 
@@ -287,7 +293,7 @@ class ColumnEvidence:
         code = self.data.user.code_of(user_id)
         if code is None:
             return []
-        bit = np.uint64(1) << np.uint64(self.slot[period])
+        bit = 1 << self.slot[period]
         rows = np.flatnonzero((self.data.user_codes == code) & ((self.row_bits & bit) != 0))
         return [self.data.match(int(self.data.match_of[r])) for r in self._order(rows).tolist()]
 
@@ -309,7 +315,7 @@ class ColumnEvidence:
 
     def _period_rows(self, period: BillingPeriod, user_rank: Ints) -> Ints:
         """The participant rows of *period*, by user id, then match start, then match id."""
-        bit = np.uint64(1) << np.uint64(self.slot[period])
+        bit = 1 << self.slot[period]
         rows = self._order(np.flatnonzero((self.row_bits & bit) != 0))
         return rows[np.argsort(user_rank[self.data.user_codes[rows]], kind="stable")]
 
@@ -338,8 +344,8 @@ class ColumnEvidence:
 
 
 def _or_by_key(
-    keys: Ints, bits: npt.NDArray[np.uint64], space: int
-) -> tuple[Ints, npt.NDArray[np.uint64]]:
+    keys: Ints, bits: npt.NDArray[np.unsignedinteger[Any]], space: int
+) -> tuple[Ints, npt.NDArray[np.unsignedinteger[Any]]]:
     """The distinct *keys* (in ``0 .. space - 1``), in order, and the OR of each one's *bits*.
 
     A table over every possible key when it is not much larger than *keys*,
@@ -351,7 +357,7 @@ def _or_by_key(
         found = np.flatnonzero(table)
         return found, table[found]
     found, inverse = np.unique(keys, return_inverse=True)
-    masks = np.zeros(len(found), dtype=np.uint64)
+    masks = np.zeros(len(found), dtype=bits.dtype)
     np.bitwise_or.at(masks, inverse, bits)
     return found, masks
 
@@ -377,24 +383,22 @@ class ReportFigures:
         self.rows = np.flatnonzero(evidence.row_bits)  # rows of a match in some period
         self.row_users = data.user_codes[self.rows]
         self.row_bits = evidence.row_bits[self.rows]
-        self.user_bits = np.zeros(data.user.size, dtype=np.uint64)  # by user code
+        self.user_bits = np.zeros(data.user.size, dtype=self.row_bits.dtype)  # by user code
         np.bitwise_or.at(self.user_bits, self.row_users, self.row_bits)
-        self._pairs: tuple[Ints, npt.NDArray[np.uint64]] | None = None
+        self._pairs: tuple[Ints, npt.NDArray[np.unsignedinteger[Any]]] | None = None
 
     def users(self, slot: int) -> UserIds:
         """The users active in period *slot*."""
-        bit = np.uint64(1) << np.uint64(slot)
+        bit = 1 << slot
         return self.evidence.data.users_of(np.flatnonzero(self.user_bits & bit))
 
-    def _program_pairs(self) -> tuple[Ints, npt.NDArray[np.uint64]]:
+    def _program_pairs(self) -> tuple[Ints, npt.NDArray[np.unsignedinteger[Any]]]:
         """Each (program, user) pair with a match, in order, and its mask of periods."""
         if self._pairs is None:
             data = self.evidence.data
             programs = data.program.codes[data.match_of[self.rows]]
             keys = programs * data.user.size + self.row_users
-            # Masks as narrow as the periods allow: the table may be large.
-            bits = self.row_bits.astype(_bits_dtype(len(self.evidence.periods)))
-            self._pairs = _or_by_key(keys, bits, data.program.size * data.user.size)
+            self._pairs = _or_by_key(keys, self.row_bits, data.program.size * data.user.size)
         return self._pairs
 
     def by_program(self, slots: Sequence[int]) -> list[Mapping[str, AbstractSet[str]]]:
@@ -403,7 +407,7 @@ class ReportFigures:
         size = self.evidence.data.user.size
         found = []
         for slot in slots:
-            hit = pairs[(masks & (np.uint64(1) << np.uint64(slot))) != 0]
+            hit = pairs[(masks & (1 << slot)) != 0]
             found.append(self._grouped(hit // size, hit % size))  # by program, then user
         return found
 
@@ -421,7 +425,7 @@ class ReportFigures:
         programs = data.program.codes[matches[order]]
         found = []
         for slot in slots:
-            hit = np.flatnonzero((bits & (np.uint64(1) << np.uint64(slot))) != 0)
+            hit = np.flatnonzero((bits & (1 << slot)) != 0)
             slot_users = users[hit]
             first = np.ones(len(hit), dtype=bool)
             first[1:] = slot_users[1:] != slot_users[:-1]
@@ -468,7 +472,7 @@ class ReportFigures:
         from ._report import MatchesByProgram
 
         data = self.evidence.data
-        bit = np.uint64(1) << np.uint64(slot)
+        bit = 1 << slot
         rows = np.flatnonzero((self.evidence.match_bits & bit) != 0)
         programs = data.program.codes[rows]
         order = np.argsort(programs, kind="stable")
