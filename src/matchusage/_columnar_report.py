@@ -278,15 +278,30 @@ class ColumnEvidence:
         self.match_bits = data.bits(self.periods)
         self.row_bits = self.match_bits[data.match_of]
         self._rank: Ints | None = None
+        self._user_ranks: Ints | None = None
         self._by_user: dict[int, Ints] | None = None
 
     def _order(self, rows: Ints) -> Ints:
         """*rows* (participant rows) ordered by match start, then match id."""
-        data = self.data
+        return rows[np.argsort(self._match_rank()[self.data.match_of[rows]], kind="stable")]
+
+    def _match_rank(self) -> Ints:
+        """Each match's place in the order of match start, then match id (made once)."""
         if self._rank is None:
-            self._rank = data.ids.ranks()
-        matches = data.match_of[rows]
-        return rows[np.lexsort((self._rank[matches], data.start[matches]))]
+            data = self.data
+            order = np.lexsort((data.ids.ranks(), data.start))
+            self._rank = np.empty(len(order), dtype=np.int64)
+            self._rank[order] = np.arange(len(order))
+        return self._rank
+
+    def _user_rank(self) -> Ints:
+        """Each user's place in the order of user ids (made once)."""
+        if self._user_ranks is None:
+            labels = self.data.user_labels
+            order = np.array(sorted(range(len(labels)), key=labels.__getitem__), dtype=np.int64)
+            self._user_ranks = np.empty(len(order), dtype=np.int64)
+            self._user_ranks[order] = np.arange(len(order))
+        return self._user_ranks
 
     def evidence(self, user_id: str, period: BillingPeriod) -> list[Match]:
         """The matches of *user_id* overlapping *period* (one of the periods), by start then id."""
@@ -301,39 +316,40 @@ class ColumnEvidence:
         self, periods: Sequence[BillingPeriod]
     ) -> Iterator[Iterator[tuple[str, list[Match]]]]:
         """For each of *periods* in turn, its active users by id, each with their evidence."""
-        labels = self.data.user_labels
-        user_rank = np.argsort(np.argsort(np.array(labels, dtype=object), kind="stable"))
         for period in periods:
-            yield self._users_of(period, labels, user_rank)
+            yield self._users_of(period)
 
     def spans_by_period(self, periods: Sequence[BillingPeriod]) -> Iterator[UserRuns]:
         """What `evidence_by_period` gives, kept in columns: what exports read."""
-        labels = self.data.user_labels
-        user_rank = np.argsort(np.argsort(np.array(labels, dtype=object), kind="stable"))
         for period in periods:
-            yield self._spans_of(period, user_rank)
+            yield self._spans_of(period)
 
-    def _period_rows(self, period: BillingPeriod, user_rank: Ints) -> Ints:
+    def _period_rows(self, period: BillingPeriod) -> Ints:
         """The participant rows of *period*, by user id, then match start, then match id."""
         bit = 1 << self.slot[period]
-        rows = self._order(np.flatnonzero((self.row_bits & bit) != 0))
-        return rows[np.argsort(user_rank[self.data.user_codes[rows]], kind="stable")]
+        rows = np.flatnonzero((self.row_bits & bit) != 0)
+        match_rank, user_rank = self._match_rank(), self._user_rank()
+        matches = match_rank[self.data.match_of[rows]]
+        users = user_rank[self.data.user_codes[rows]]
+        if len(user_rank) * len(match_rank) < 2**63:
+            # One key, one sort: rows of equal keys (a user listed twice in a match) are alike.
+            return rows[np.argsort(users * len(match_rank) + matches)]
+        return rows[np.lexsort((matches, users))]
 
-    def _users_of(
-        self, period: BillingPeriod, labels: list[str], user_rank: Ints
-    ) -> Iterator[tuple[str, list[Match]]]:
+    def _users_of(self, period: BillingPeriod) -> Iterator[tuple[str, list[Match]]]:
         data = self.data
-        rows = self._period_rows(period, user_rank)
+        labels = data.user_labels
+        rows = self._period_rows(period)
         users = data.user_codes[rows]
         matches = data.match_of[rows].tolist()
         for first, stop in _runs(users):
             yield labels[int(users[first])], [data.match(m) for m in matches[first:stop]]
 
-    def _spans_of(self, period: BillingPeriod, user_rank: Ints) -> UserRuns:
+    def _spans_of(self, period: BillingPeriod) -> UserRuns:
         from ._export import UserRuns
 
         data = self.data
-        rows = self._period_rows(period, user_rank)
+        rows = self._period_rows(period)
         users = data.user_codes[rows]
         matches = data.match_of[rows]
         first = np.flatnonzero(np.diff(users, prepend=-1))  # codes are not negative

@@ -11,6 +11,7 @@ an export has.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, TextIO
@@ -34,17 +35,22 @@ _SLICE = 32_768
 _HOUR_US = 3_600_000_000
 _DAY_US = 86_400_000_000
 _STRING = pa.large_string()
+# The two digits of 0 to 99, as bytes.
+_TENS = np.array([ord(str(n // 10)) for n in range(100)], dtype=np.uint8)
+_UNITS = np.array([ord(str(n % 10)) for n in range(100)], dtype=np.uint8)
 
 
-def _escaped(chars: str) -> str:
-    """A regular expression class of *chars* (RE2 syntax, each char by its code point)."""
-    return "[" + "".join(f"\\x{{{ord(char):x}}}" for char in sorted(chars)) + "]"
+def _byte_set(chars: str) -> npt.NDArray[np.bool_]:
+    """A look-up table of bytes: true for *chars* (ASCII, so never part of another character)."""
+    table = np.zeros(256, dtype=bool)
+    table[list(chars.encode("ascii"))] = True
+    return table
 
 
 # A cell starting with one of these is neutralised (see `neutralise`).
-_FORMULA = "^" + _escaped(UNSAFE_FIRST)
+_FORMULA = _byte_set(UNSAFE_FIRST)
 # csv.QUOTE_MINIMAL quotes a cell holding the delimiter, the quote or a line-end character.
-_NEEDS_QUOTES = _escaped(CSV_DELIMITER + CSV_QUOTE + "\r\n" + CSV_LINE_END)
+_NEEDS_QUOTES = _byte_set(CSV_DELIMITER + CSV_QUOTE + "\r\n" + CSV_LINE_END)
 
 
 def text(value: str) -> pa.Scalar:
@@ -92,17 +98,35 @@ def cells(column: pa.Array) -> pa.Array:
     in quotes, its quotes doubled.
     """
     column = pc.cast(column, _STRING)
-    unsafe = pc.match_substring_regex(column, _FORMULA)
-    if pc.any(unsafe).as_py():
-        column = pc.if_else(
-            unsafe, pc.binary_join_element_wise(_APOSTROPHE, column, _NOTHING), column
-        )
-    special = pc.match_substring_regex(column, _NEEDS_QUOTES)
-    if pc.any(special).as_py():
+    offsets, data = _bytes(column)
+    starts, stops = offsets[:-1], offsets[1:]
+    unsafe = _FORMULA[data[np.minimum(starts, len(data) - 1)]] & (stops > starts)
+    if unsafe.any():
+        prefixed = pc.binary_join_element_wise(_APOSTROPHE, column, _NOTHING)
+        column = pc.if_else(_flags(unsafe), prefixed, column)
+    needs_quotes = _NEEDS_QUOTES[data]
+    if needs_quotes.any():  # which cells (the apostrophe changes no cell's quoting)
+        seen = np.zeros(len(data) + 1, dtype=np.int64)
+        np.cumsum(needs_quotes, out=seen[1:])
+        special = seen[stops] > seen[starts]
         doubled = pc.replace_substring(column, CSV_QUOTE, CSV_QUOTE * 2)
         quoted = pc.binary_join_element_wise(_QUOTE, doubled, _QUOTE, _NOTHING)
-        column = pc.if_else(special, quoted, column)
+        column = pc.if_else(_flags(special), quoted, column)
     return column
+
+
+def _bytes(column: pa.Array) -> tuple[Ints, npt.NDArray[np.uint8]]:
+    """The offsets of a large-string array's strings into their bytes, and those bytes.
+
+    Offsets count from the first string's start; there is always at least one byte.
+    """
+    _, offsets_buffer, data_buffer = column.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int64, len(column) + 1, column.offset * 8)
+    first, last = int(offsets[0]), int(offsets[-1])
+    data = np.zeros(1, dtype=np.uint8)
+    if last > first:
+        data = np.frombuffer(data_buffer, np.uint8, last - first, first)
+    return offsets - first, data
 
 
 def _joined(values: pa.Array, bounds: Ints) -> pa.Array:
@@ -196,8 +220,14 @@ class RunsWriter:
         assert self._source is not None
         count = len(self._program_order)
         rank = self._program_order[self._source.program.codes[rows]]
-        run = np.repeat(np.arange(len(bounds) - 1, dtype=np.int64), np.diff(bounds))
-        pairs = np.unique(run * count + rank)  # by run, then program id
+        runs = len(bounds) - 1
+        keys = np.repeat(np.arange(runs, dtype=np.int64) * count, np.diff(bounds)) + rank
+        if runs * count <= _SLICE * 1024:  # a flag per (run, program): no sort
+            seen = np.zeros(runs * count, dtype=bool)
+            seen[keys] = True
+            pairs = np.flatnonzero(seen)  # by run, then program id
+        else:
+            pairs = np.unique(keys)
         per_run = np.bincount(pairs // count, minlength=len(bounds) - 1)
         edges = np.zeros(len(bounds), dtype=np.int64)
         np.cumsum(per_run, out=edges[1:])
@@ -218,7 +248,8 @@ def _people_cells(
     if isinstance(users, UserDirectory):
         ids, *columns = users.columns()
         found = pc.index_in(arrow_labels, value_set=pc.cast(ids, _STRING))
-        row_of = _numpy(pc.fill_null(pc.cast(found, pa.int64()), len(ids)))
+        missing = _indices(np.array([len(ids)]))[0]
+        row_of = _numpy(pc.fill_null(pc.cast(found, pa.int64()), missing))
         empty = strings([""])
         names, emails = (
             strings([""] * (len(ids) + 1))
@@ -244,11 +275,19 @@ class _InstantWriter:
     def __init__(self, period: BillingPeriod) -> None:
         self._low, self._high = period._start_us, period._end_us
         self._zone: tzinfo = period.start.tzinfo  # type: ignore[assignment]  # periods are aware
-        self._bounds = [period.start.isoformat().encode(), period.end.isoformat().encode()]
-        self._hours: dict[int, int] = {}  # an hour's offset code, -1 if it changes
+        # Each hour's offset code (-1: the offset changes within it; -2: not known yet).
+        self._first_hour = self._low // _HOUR_US
+        self._hours = np.full(self._high // _HOUR_US - self._first_hour + 1, -2, np.int64)
         self._codes: dict[timedelta, int] = {}
         self._deltas: list[int] = []  # each offset code's offset in microseconds
-        self._suffixes: list[bytes] = []  # and how isoformat writes it
+        self._suffixes: list[str] = []  # and how isoformat writes it
+        # A bound written otherwise than its instant in the zone (a wall time in a gap, or
+        # another zone) keeps its own text.
+        self._odd_bounds = [
+            (instant, text(bound.isoformat()))
+            for bound, instant in ((period.start, self._low), (period.end, self._high))
+            if bound.isoformat() != from_micros(instant).astimezone(self._zone).isoformat()
+        ]
 
     def texts(self, micros: Ints) -> pa.Array:
         """The text of each instant (UTC microseconds), clipped to the period."""
@@ -258,35 +297,20 @@ class _InstantWriter:
         days, in_day = np.divmod(local, _DAY_US)
         seconds, fraction = np.divmod(in_day, 1_000_000)
         year, month, day = _civil_from_days(days)
-        longest = max(len(s) for s in [*self._suffixes, b""])
-        width = max(26 + longest, *map(len, self._bounds))
-        text = np.empty((len(clipped), width), dtype=np.uint8)
-        for column, value, digits in (
-            (0, year, 4),
-            (5, month, 2),
-            (8, day, 2),
-            (11, seconds // 3600, 2),
-            (14, seconds // 60 % 60, 2),
-            (17, seconds % 60, 2),
-            (20, fraction, 6),
-        ):
-            for place in range(digits):
-                text[:, column + digits - 1 - place] = 48 + value // 10**place % 10
-        for column, char in ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, ".")):
-            text[:, column] = ord(char)
-        lengths = np.where(fraction == 0, 19, 26)
-        for code, suffix in enumerate(self._suffixes):
-            for length in (19, 26):
-                where = (codes == code) & (lengths == length)
-                text[where, length : length + len(suffix)] = np.frombuffer(suffix, np.uint8)
-        lengths += np.array([len(s) for s in self._suffixes], np.int64)[codes]
-        for bound, instant in zip(self._bounds, (self._low, self._high), strict=True):
-            where = clipped == instant
-            text[where, : len(bound)] = np.frombuffer(bound, np.uint8)
-            lengths[where] = len(bound)
-        offsets = np.zeros(len(clipped) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return _from_bytes(offsets, text[np.arange(width) < lengths[:, None]])
+        hour, minute, second = seconds // 3600, seconds // 60 % 60, seconds % 60
+        whole = _digits(
+            "####-##-##T##:##:##", [year // 100, year % 100, month, day, hour, minute, second]
+        )
+        part = _digits(".######", [fraction // 10_000, fraction // 100 % 100, fraction % 100])
+        found = pc.binary_join_element_wise(
+            whole,
+            pc.if_else(_flags(fraction != 0), part, _NOTHING),
+            strings(self._suffixes).take(_indices(codes)),
+            _NOTHING,
+        )
+        for instant, bound in self._odd_bounds:
+            found = pc.if_else(_flags(clipped == instant), bound, found)
+        return found
 
     def _offset_codes(self, clipped: Ints) -> Ints:
         """Each instant's UTC offset in the zone, as a code into the offsets seen so far.
@@ -295,23 +319,23 @@ class _InstantWriter:
         and last microsecond: time zones do not change their offset twice
         within an hour. An hour where it changes is worked out instant by instant.
         """
-        hours, inverse = np.unique(clipped // _HOUR_US, return_inverse=True)
-        per_hour = np.array([self._hour(hour) for hour in hours.tolist()], np.int64)
-        codes = per_hour[inverse]
+        hours = clipped // _HOUR_US - self._first_hour
+        codes = self._hours[hours]
+        unknown = codes == -2
+        if unknown.any():
+            for hour in np.unique(hours[unknown]).tolist():
+                self._hours[hour] = self._hour(hour + self._first_hour)
+            codes = self._hours[hours]
         for row in np.flatnonzero(codes < 0).tolist():
             codes[row] = self._code(self._offset_at(int(clipped[row])))
         return codes
 
     def _hour(self, hour: int) -> int:
-        """The offset code of an hour (-1 if the offset changes within it)."""
-        found = self._hours.get(hour)
-        if found is None:
-            first = max(hour * _HOUR_US, self._low)
-            last = min((hour + 1) * _HOUR_US - 1, self._high)
-            offset = self._offset_at(first)
-            same = offset == self._offset_at(last)
-            found = self._hours[hour] = self._code(offset) if same else -1
-        return found
+        """The offset code of an hour of UTC time (-1 if the offset changes within it)."""
+        first = max(hour * _HOUR_US, self._low)
+        last = min((hour + 1) * _HOUR_US - 1, self._high)
+        offset = self._offset_at(first)
+        return self._code(offset) if offset == self._offset_at(last) else -1
 
     def _offset_at(self, micros: int) -> timedelta:
         offset = from_micros(micros).astimezone(self._zone).utcoffset()
@@ -325,8 +349,28 @@ class _InstantWriter:
             self._deltas.append(offset // timedelta(microseconds=1))
             # What isoformat writes for this offset: "+01:00", "+05:45:30", ...
             written = datetime(2000, 1, 1, tzinfo=timezone(offset)).isoformat()
-            self._suffixes.append(written[19:].encode())
+            self._suffixes.append(written[19:])
         return code
+
+
+def _digits(form: str, values: list[Ints]) -> pa.Array:
+    """Strings shaped like *form*: each ``##`` is two digits, the next of *values* (0-99).
+
+    Other characters are kept: ``_digits("##:##", [hours, minutes])``.
+    """
+    cells = np.tile(np.frombuffer(form.encode(), np.uint8), (len(values[0]), 1))
+    pairs = [at for run in re.finditer("#+", form) for at in range(*run.span(), 2)]
+    for column, value in zip(pairs, values, strict=True):
+        cells[:, column] = _TENS.take(value)
+        cells[:, column + 1] = _UNITS.take(value)
+    offsets = np.arange(len(cells) + 1, dtype=np.int64) * len(form)
+    return _from_bytes(offsets, cells)
+
+
+def _flags(mask: npt.NDArray[np.bool_]) -> pa.Array:
+    """A numpy boolean array as Arrow (``pa.array`` would import pandas)."""
+    bits = np.packbits(mask, bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(bits)])
 
 
 def _civil_from_days(days: Ints) -> tuple[Ints, Ints, Ints]:
