@@ -8,6 +8,8 @@ and pyarrow).
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -16,8 +18,16 @@ from hypothesis import strategies as st
 
 import matchusage
 from matchusage import BillingCycle, BillingPeriod, Match, Organization, Program
-from matchusage.exceptions import InvalidRecordError
-from matchusage.sql import SchemaMapping, SQLRepository
+from matchusage.exceptions import InvalidMatchError, InvalidRecordError
+from matchusage.sql import (
+    MatchTable,
+    OrganizationTable,
+    ParticipantTable,
+    ProgramTable,
+    SchemaMapping,
+    SQLRepository,
+)
+from matchusage.sql._schema import Instant
 from matchusage.testing import strategies as mst
 from matchusage.testing.contracts import Record
 
@@ -134,3 +144,173 @@ def test_naive_utc_columns_are_read_as_utc(postgresql_engine: sa.Engine) -> None
                                                        method="columns")  # fmt: skip
     columns = repository.match_columns({"o1": periods})
     assert [matchusage.MatchColumns.ONGOING] != list(columns.end_us)
+
+
+# -- matches that reading them as objects refuses --------------------------------------------
+
+BAD_ROW_TABLES = """
+CREATE TABLE teams (team_id TEXT PRIMARY KEY, tz TEXT NOT NULL, anchor {instant} NOT NULL);
+CREATE TABLE squads (squad_id TEXT PRIMARY KEY, team_id TEXT NOT NULL);
+CREATE TABLE pairings (pairing_id TEXT PRIMARY KEY, squad_id TEXT NOT NULL,
+                       began {instant} NOT NULL, finished {instant});
+CREATE TABLE seats (pairing_id TEXT NOT NULL, person_id TEXT)
+"""
+
+BAD_ROW_MAPPING = SchemaMapping(
+    organizations=OrganizationTable(
+        "teams", id="team_id", name=None, timezone="tz", cycle_anchor="anchor",
+        cycle_unit=None, cycle_every=None,
+    ),
+    programs=ProgramTable("squads", id="squad_id", organization_id="team_id", name=None),
+    matches=MatchTable("pairings", id="pairing_id", program_id="squad_id", started_at="began",
+                       ended_at="finished"),
+    participants=ParticipantTable("seats", match_id="pairing_id", user_id="person_id", role=None),
+)  # fmt: skip
+
+
+def _store(engine: sa.Engine, statement: str, **values: Any) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text(statement), values)
+
+
+@pytest.fixture
+def loose_tables(sql_engine: sa.Engine) -> SQLRepository:
+    """An application's tables that hold what a Match cannot: no NOT NULL on a participant."""
+    instant = "TIMESTAMPTZ" if sql_engine.dialect.name == "postgresql" else "TEXT"
+    with sql_engine.begin() as connection:
+        for statement in BAD_ROW_TABLES.format(instant=instant).split(";"):
+            connection.execute(sa.text(statement))
+    repository = SQLRepository(sql_engine, BAD_ROW_MAPPING)
+    repository.add(
+        Organization("o1", "", "UTC", MONTHLY),
+        Organization("o2", "", "Europe/Berlin", BillingCycle.monthly(
+            datetime(2024, 1, 15, tzinfo=ZoneInfo("Europe/Berlin")))),
+        Program("p1", "o1"),
+        Program("p2", "o2"),
+        Match("good-1", "p1", {"u1", "u2"}, T0 - 20 * DAY),
+        Match("good-2", "p2", {"u1", "u3"}, T0 - 20 * DAY, T0 + 5 * DAY),
+    )  # fmt: skip
+    return repository
+
+
+BAD_ROWS = {
+    "ended before started": [
+        ("INSERT INTO pairings VALUES ('bad', 'p1', :began, :finished)",
+         {"began": T0 + DAY, "finished": T0 - DAY}),
+        ("INSERT INTO seats VALUES ('bad', 'u4')", {}),
+    ],
+    "no user": [
+        ("INSERT INTO pairings VALUES ('bad', 'p1', :began, NULL)", {"began": T0}),
+        ("INSERT INTO seats VALUES ('bad', 'u4')", {}),
+        ("INSERT INTO seats VALUES ('bad', NULL)", {}),
+    ],
+    "empty user id": [
+        ("INSERT INTO pairings VALUES ('bad', 'p1', :began, :finished)",
+         {"began": T0, "finished": T0}),
+        ("INSERT INTO seats VALUES ('bad', '')", {}),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", list(BAD_ROWS))
+def test_a_match_reading_refuses_fails_its_organization_by_columns_too(
+    loose_tables: SQLRepository, bad: str
+) -> None:
+    """Never counted silently: its organization fails with the error reading it raises."""
+    repository = loose_tables
+    for statement, values in BAD_ROWS[bad]:
+        text_values = {k: Instant().process_bind_param(v, repository.engine.dialect)
+                       for k, v in values.items()}  # fmt: skip
+        _store(repository.engine, statement, **text_values)
+    now = T0 + 40 * DAY
+    periods = MONTHLY.closed_periods(before=now, count=3)
+    with pytest.raises(InvalidMatchError, match="'bad'") as reading:
+        repository.matches("o1", start=periods[0].start, end=periods[-1].end)
+    counts = repository.count_closed_periods(before=now, count=3, method="columns")
+    users = repository.active_users_closed_periods(before=now, count=3, method="columns")
+    for report in (counts, users):
+        assert ["o1"] == list(report.failed)
+        assert str(reading.value) == str(report.failed["o1"])
+        assert ["o2"] == list(report)
+    assert [0, 2, 2] == list(counts["o2"].values())
+    with pytest.raises(InvalidMatchError, match="'bad'"):
+        repository.match_columns({"o1": periods})
+    # Before the match, reading does not meet it: neither do the columns.
+    december = {"o1": [MONTHLY.period(-1)]}
+    assert {"o1": {MONTHLY.period(-1): 0}} == matchusage.columnar_counts(
+        repository.match_columns(december), december
+    )
+
+
+# -- integer ids and every time zone ---------------------------------------------------------
+
+INTEGER_TABLES = """
+CREATE TABLE app_account (id BIGINT PRIMARY KEY, tz TEXT NOT NULL, anchor {instant} NOT NULL);
+CREATE TABLE app_program (id BIGINT PRIMARY KEY, account_id BIGINT NOT NULL);
+CREATE TABLE app_match (id BIGINT PRIMARY KEY, program_id BIGINT NOT NULL,
+                        started {instant} NOT NULL, ended {instant});
+CREATE TABLE app_member (match_id BIGINT NOT NULL, user_id BIGINT NOT NULL,
+                         PRIMARY KEY (match_id, user_id))
+"""
+
+INTEGER_MAPPING = SchemaMapping(
+    organizations=OrganizationTable(
+        "app_account", name=None, timezone="tz", cycle_anchor="anchor", cycle_unit=None,
+        cycle_every=None,
+    ),
+    programs=ProgramTable("app_program", organization_id="account_id", name=None),
+    matches=MatchTable("app_match", started_at="started", ended_at="ended"),
+    participants=ParticipantTable("app_member", role=None),
+)  # fmt: skip
+
+DECIMAL = st.integers(0, 10**12).map(str)
+
+
+@given(
+    matches=st.lists(
+        mst.matches(ids=DECIMAL, users=st.integers(1, 12).map(str), programs=st.sampled_from(
+            ["21", "3", "90"])),
+        max_size=20, unique_by=lambda m: m.id,
+    ),
+    zones=st.tuples(st.sampled_from(mst.ZONES), st.sampled_from(mst.ZONES)),
+    anchor=mst.aware_datetimes(),
+    before=mst.aware_datetimes(),
+    count=st.integers(0, 4),
+)  # fmt: skip
+def test_columns_from_integer_id_tables_equal_the_object_path(
+    sql_engine: sa.Engine,
+    matches: list[Match],
+    zones: tuple[str, str],
+    anchor: datetime,
+    before: datetime,
+    count: int,
+) -> None:
+    """Bigint ids everywhere, organizations in any zone: columns == matches read as objects."""
+    if not sa.inspect(sql_engine).has_table("app_member"):
+        instant = "TIMESTAMPTZ" if sql_engine.dialect.name == "postgresql" else "TEXT"
+        with sql_engine.begin() as connection:
+            for statement in INTEGER_TABLES.format(instant=instant).split(";"):
+                connection.execute(sa.text(statement))
+    repository = SQLRepository(sql_engine, INTEGER_MAPPING)
+    with sql_engine.begin() as connection:
+        for table in ("app_member", "app_match", "app_program", "app_account"):
+            connection.execute(sa.text(f"DELETE FROM {table}"))
+    organizations = [
+        Organization(key, "", zone, BillingCycle.monthly(anchor.astimezone(ZoneInfo(zone))))
+        for key, zone in zip(["1", "9"], zones, strict=True)
+    ]
+    repository.add(*organizations, Program("21", "1"), Program("3", "1"), Program("90", "9"),
+                   *matches)  # fmt: skip
+    plan = matchusage.batch_periods(organizations, now=before, count=count)
+    expected = {
+        key: matchusage.active_users_by_period(
+            matchusage.OrganizationMatches(repository, key), periods
+        )
+        for key, periods in plan.items()
+    }
+    counts = {key: {p: len(u) for p, u in value.items()} for key, value in expected.items()}
+    assert counts == repository.count_closed_periods(before=before, count=count, method="columns")
+    assert expected == repository.active_users_closed_periods(
+        before=before, count=count, method="columns"
+    )
+    assert expected == matchusage.columnar_active_users(repository.match_columns(plan), plan)

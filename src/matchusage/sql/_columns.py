@@ -1,41 +1,79 @@
 """Matches handed over as columns: each organization's window, read for the columnar engine.
 
 One row per participant of every match overlapping an organization's
-periods: ``(organization id, start, end, user id)``. Each row is its own
-"match" for the columnar engine, which ORs a user's periods per organization,
-so the counts are those of the matches themselves.
+window (its first period's start to its last period's end):
+``(organization code, start, end, user id)``. Each row is its own "match"
+for the columnar engine, which ORs a user's periods per organization, so the
+counts are those of the matches themselves.
 
-On PostgreSQL, with pyarrow installed, the server packs each column into one
-``bytea`` value with ``string_agg``: the instants in their binary send form
-(big-endian microseconds since 2000), the ids as their UTF-8 bytes with a
-separate column of lengths. One row of five values crosses the wire on the
-repository's own connection, and numpy and pyarrow turn them into columns
-without a Python loop per row. (A ``COPY ... TO STDOUT`` through psycopg
-returns one message per row, each a Python call: slower than counting in the
-database; ADBC reads as fast but needs a connection of its own. See the page
-"Counting in the database".) Elsewhere the rows are fetched and converted in
-Python, which is slower than counting in the database.
+The windows travel as rows (an ``unnest`` of bound arrays on PostgreSQL, a
+``VALUES`` list elsewhere) that carry each organization's code, so that
+only the matches of its own window are read and no organization id crosses
+the wire per row.
+
+On PostgreSQL, with pyarrow and numpy installed, the server packs each column
+into one ``bytea`` value: the codes and instants in their binary send form
+(big-endian integers; instants in microseconds since 2000), the user ids as
+UTF-8 separated by the byte ``0xFF``, which UTF-8 never contains. One row of
+values crosses the wire, in PostgreSQL's binary format, on the repository's
+own connection, and numpy and pyarrow turn them into columns without a Python
+step per row. (``COPY ... TO STDOUT`` sends one message per row, and psycopg
+spends more per message than the server spends packing; see the page
+"Counting in the database".) Elsewhere the rows are fetched and converted
+in Python.
+
+A match that reading it as a [`Match`][matchusage.Match] refuses (an end
+before its start, a participant row without a user) is not counted: its
+rows are flagged, and its organization is reported as refused, so that the
+caller can read that organization's matches as objects and raise the error
+that names it.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as postgresql_types
 
 from .._columnar import MatchColumns
 from .._periods import BillingPeriod
 from .._time import FOREVER, to_micros
-from ._pushdown import Pushdown
+from ._mapping import SchemaMapping
+from ._schema import Instant, Tables, fits, is_integer_id, sqlite_text_form
 
 _POSTGRESQL_EPOCH_US = 946_684_800_000_000
 """2000-01-01 in microseconds since 1970-01-01: the zero of PostgreSQL's binary instants."""
 
 _ONGOING = (2**63 - 1).to_bytes(8, "big")
 """The binary form of ``'infinity'``, standing in for the end of an ongoing match."""
+
+_SEPARATOR = b"\xff"
+"""Between two user ids in their packed column: a byte that UTF-8 never contains."""
+
+_VALUES_ROWS = 1000
+"""Windows per ``VALUES`` list outside PostgreSQL: four bound parameters a row."""
+
+_WORK_MEM = "64MB"
+"""Memory for the hash of the windows' matches, so the join stays in one pass."""
+
+
+@attrs.frozen
+class FetchedColumns:
+    """The columns read for some organizations, and those a refused match keeps out.
+
+    Attributes:
+        columns: One row per participant of every match in each window.
+        refused: The organizations with a stored match in their window that
+            reading it as a [`Match`][matchusage.Match] refuses. Their rows
+            are left out of *columns*.
+    """
+
+    columns: MatchColumns
+    refused: frozenset[str]
 
 
 def packed_available(connection: sa.Connection) -> bool:
@@ -47,137 +85,257 @@ def packed_available(connection: sa.Connection) -> bool:
 
 def fetch_columns(
     connection: sa.Connection,
-    pushdown: Pushdown,
-    keys: Sequence[tuple[str, BillingPeriod]],
+    mapping: SchemaMapping,
+    tables: Tables,
+    periods: Mapping[str, Sequence[BillingPeriod]],
     *,
     user_ids: bool = True,
-) -> MatchColumns:
-    """The participant rows of the matches overlapping the periods *keys*, as columns.
+) -> FetchedColumns:
+    """The participant rows of the matches overlapping each organization's *periods*.
 
     Without *user_ids*, on the fast path, users are anonymous integer codes:
     enough to count them, and cheaper than labelling hundreds of thousands.
     """
-    packed = packed_available(connection)
-    blobs: list[tuple[bytes, ...]] = []
-    rows = _Rows()
-    for source, share in pushdown.shares(connection, keys):
-        checked = connection.dialect.name == "sqlite"
-        candidates = pushdown.candidates(source, share, None, checked)
-        if packed:
-            blobs.append(_packed(connection, pushdown, candidates))
-        else:
-            rows.fetch(connection, pushdown, candidates)
-    if packed:
-        return _unpacked(blobs, user_ids)
-    return MatchColumns(
-        rows.starts, rows.ends, rows.organizations, list(range(len(rows.users))), rows.users
-    )
+    reader = _Reader(mapping, tables)
+    windows = reader.windows(periods)
+    if packed_available(connection):
+        return reader.packed(connection, windows, user_ids)
+    return reader.rows(connection, windows)
 
 
-def _packed(
-    connection: sa.Connection, pushdown: Pushdown, candidates: sa.Subquery
-) -> tuple[bytes, ...]:
-    """The candidates' columns, each packed by the server into one ``bytea``."""
-    send = "timestamp_send" if pushdown.mapping.naive_utc else "timestamptz_send"
+@attrs.frozen
+class _Reader:
+    """Builds and runs the statements that read the windows' rows."""
 
-    def instant(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
-        packed: sa.ColumnElement[bytes] = getattr(sa.func, send)(column, type_=sa.LargeBinary)
-        return packed
+    mapping: SchemaMapping
+    tables: Tables
 
-    def utf8(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
-        return sa.func.convert_to(sa.cast(column, sa.Text), "UTF8", type_=sa.LargeBinary)
+    @property
+    def _organization(self) -> sa.Column[Any]:
+        return self.tables.programs.c[self.mapping.programs.organization_id]
 
-    ongoing = sa.literal(_ONGOING, sa.LargeBinary)
-    # Each value computed once: OFFSET 0 keeps the planner from copying the
-    # expressions into the aggregates that read them twice.
-    rows = (
-        sa.select(
-            instant(candidates.c.started_at).label("started"),
-            sa.func.coalesce(instant(candidates.c.ended_at), ongoing).label("ended"),
-            utf8(candidates.c.organization_id).label("organization"),
-            utf8(candidates.c.user_id).label("user"),
+    def windows(self, periods: Mapping[str, Sequence[BillingPeriod]]) -> list[tuple[Any, ...]]:
+        """``(organization id, code, first start, last end)`` of each organization with periods.
+
+        An id that cannot be in the mapped column (a non-decimal id for an
+        integer column) has no matches, and no window.
+        """
+        found: list[tuple[Any, ...]] = []
+        for key, value in periods.items():
+            if value and fits(self._organization, key):
+                first = min(value, key=lambda p: p._start_us).start
+                last = max(value, key=lambda p: p._end_us).end
+                found.append((key, len(found), first, last))
+        return found
+
+    def _windows_table(self, rows: Sequence[tuple[Any, ...]], postgresql: bool) -> sa.FromClause:
+        instant = Instant(self.mapping.naive_utc)
+        columns: list[sa.ColumnClause[Any]] = [
+            sa.column("organization_id", self._organization.type),
+            sa.column("code", sa.Integer),
+            sa.column("window_start", instant),
+            sa.column("window_end", instant),
+        ]
+        if not postgresql:
+            return sa.values(*columns, name="windows").data(list(rows)).cte("windows")
+        arrays = [
+            sa.cast(
+                sa.bindparam(
+                    f"windows_{column.name}",
+                    [row[n] for row in rows],
+                    type_=postgresql_types.ARRAY(column.type),
+                ),
+                postgresql_types.ARRAY(column.type),
+            )
+            for n, column in enumerate(columns)
+        ]
+        return sa.func.unnest(*arrays).table_valued(*columns).render_derived("windows")
+
+    def candidates(self, windows: sa.FromClause, dialect: str) -> sa.Subquery:
+        """``(code, started_at, ended_at, user_id, refused)``: one row per participant.
+
+        Every match of an organization's programs overlapping its window,
+        by the rule [`matches`][matchusage.sql.SQLRepository.matches] reads
+        them with, so that a match it would refuse is among them, flagged.
+        """
+        t, mm, pp = self.tables, self.mapping.matches, self.mapping.programs
+        m, g = t.matches, t.programs
+        started, ended = m.c[mm.started_at], m.c[mm.ended_at]
+        w = windows.c
+        in_window = sa.and_(
+            m.c[mm.program_id] == g.c[pp.id],
+            started < w.window_end,
+            sa.or_(ended.is_(None), ended > w.window_start),
         )
-        .offset(0)
-        .subquery("rows")
-    )
+        joined = windows.join(g, g.c[pp.organization_id] == w.organization_id).join(m, in_window)
+        j = self.mapping.participants
+        selects = []
+        sources: list[tuple[sa.Column[Any], list[sa.ColumnElement[bool]]]]
+        if t.participants is not None and j is not None:
+            user = t.participants.c[j.user_id]
+            joined = joined.join(t.participants, t.participants.c[j.match_id] == m.c[mm.id])
+            # A participant row without a user is refused, like reading it as a Match.
+            sources = [(user, [])]
+        else:
+            assert mm.mentor is not None  # checked by SchemaMapping
+            assert mm.mentee is not None
+            # A NULL mentor or mentee is no one.
+            sources = [(m.c[name], [m.c[name].is_not(None)]) for name in (mm.mentor, mm.mentee)]
+        text_forms = []
+        if dialect == "sqlite":
+            # Instants are text there, compared as strings: right only for the form written.
+            form = sqlite_text_form(self.mapping.naive_utc)
+            text_forms = [
+                sa.type_coerce(column, sa.String).not_like(form) for column in (started, ended)
+            ]
+        for user, present in sources:
+            problems = [ended < started, user.is_(None), *text_forms]
+            if not is_integer_id(user):
+                problems.append(user == "")
+            refused = sa.case((sa.or_(*problems), 1), else_=0)
+            selects.append(
+                sa.select(
+                    w.code.label("code"),
+                    started.label("started_at"),
+                    ended.label("ended_at"),
+                    user.label("user_id"),
+                    refused.label("refused"),
+                )
+                .select_from(joined)
+                .where(*present)
+            )
+        return (selects[0] if len(selects) == 1 else sa.union_all(*selects)).subquery("candidates")
 
-    def pack(value: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
-        # Every aggregate of one query reads the rows in the same order.
-        empty = sa.literal(b"", sa.LargeBinary)
-        return sa.func.string_agg(value, empty, type_=sa.LargeBinary)
+    # -- PostgreSQL: columns packed by the server -------------------------------------------
 
-    def lengths(column: sa.ColumnElement[bytes]) -> sa.ColumnElement[bytes]:
-        return sa.func.int4send(sa.func.octet_length(column), type_=sa.LargeBinary)
+    def packed(
+        self, connection: sa.Connection, windows: list[tuple[Any, ...]], user_ids: bool
+    ) -> FetchedColumns:
+        """The rows of *windows*, each column packed by the server into one ``bytea``."""
+        keys = [row[0] for row in windows]
+        if not windows:
+            return _unpacked([b""] * 5, keys, user_ids)
+        c = self.candidates(self._windows_table(windows, postgresql=True), "postgresql")
+        send = "timestamp_send" if self.mapping.naive_utc else "timestamptz_send"
 
-    statement = sa.select(
-        pack(rows.c.started),
-        pack(rows.c.ended),
-        pack(lengths(rows.c.organization)),
-        pack(rows.c.organization),
-        pack(lengths(rows.c.user)),
-        pack(rows.c.user),
-    )
-    row = connection.execute(statement).one()
-    return tuple(b"" if value is None else bytes(value) for value in row)
+        def instant(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
+            packed: sa.ColumnElement[bytes] = getattr(sa.func, send)(column, type_=sa.LargeBinary)
+            return packed
+
+        def pack(value: sa.ColumnElement[Any], separator: bytes = b"") -> sa.ColumnElement[bytes]:
+            # Every aggregate of one query reads the rows in the same order.
+            return sa.func.string_agg(
+                value, sa.literal(separator, sa.LargeBinary), type_=sa.LargeBinary
+            )
+
+        code = sa.func.int4send(c.c.code, type_=sa.LargeBinary)
+        user = sa.func.convert_to(
+            sa.func.coalesce(sa.cast(c.c.user_id, sa.Text), ""), "UTF8", type_=sa.LargeBinary
+        )
+        statement = sa.select(
+            pack(code),
+            pack(instant(c.c.started_at)),
+            pack(sa.func.coalesce(instant(c.c.ended_at), sa.literal(_ONGOING, sa.LargeBinary))),
+            pack(user, _SEPARATOR),
+            pack(code).filter(c.c.refused == 1),
+        )
+        # For this transaction only: the hash of the windows' matches in one batch.
+        connection.execute(sa.select(sa.func.set_config("work_mem", _WORK_MEM, True)))
+        row = _execute_binary(connection, statement)
+        return _unpacked([b"" if value is None else bytes(value) for value in row], keys, user_ids)
+
+    # -- elsewhere: rows converted in Python --------------------------------------------------
+
+    def rows(self, connection: sa.Connection, windows: list[tuple[Any, ...]]) -> FetchedColumns:
+        """The rows of *windows*, fetched through SQLAlchemy, instants converted in Python."""
+        keys = [row[0] for row in windows]
+        found: list[tuple[int, Any, Any, Any]] = []
+        refused: set[str] = set()
+        for first in range(0, len(windows), _VALUES_ROWS):
+            share = windows[first : first + _VALUES_ROWS]
+            c = self.candidates(
+                self._windows_table(share, postgresql=False), connection.dialect.name
+            ).c
+            statement = sa.select(c.code, c.started_at, c.ended_at, c.user_id, c.refused)
+            for code, started, ended, user, bad in connection.execute(statement):
+                if bad:
+                    refused.add(keys[code])
+                else:
+                    found.append((code, started, ended, user))
+        kept = [row for row in found if keys[row[0]] not in refused]
+        columns = MatchColumns(
+            [to_micros(row[1]) for row in kept],
+            [FOREVER if row[2] is None else to_micros(row[2]) for row in kept],
+            [row[0] for row in kept],
+            range(len(kept)),
+            [row[3] for row in kept],
+            organization_ids=keys,
+        )
+        return FetchedColumns(columns, frozenset(refused))
 
 
-def _unpacked(blobs: list[tuple[bytes, ...]], user_ids: bool) -> MatchColumns:
+def _execute_binary(connection: sa.Connection, statement: sa.Select[Any]) -> sa.Row[Any]:
+    """The one row of *statement*, in PostgreSQL's binary format where the driver has it.
+
+    In the text format a ``bytea`` value travels as hexadecimal digits: twice
+    the bytes, encoded by the server and decoded by the client.
+    """
+
+    def binary(conn: Any, cursor: Any, *_: Any) -> None:
+        if hasattr(cursor, "format"):  # psycopg 3
+            from psycopg import pq
+
+            cursor.format = pq.Format.BINARY
+
+    sa.event.listen(connection, "before_cursor_execute", binary)
+    try:
+        return connection.execute(statement).one()
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", binary)
+
+
+def _unpacked(parts: list[bytes], keys: list[Any], user_ids: bool) -> FetchedColumns:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts = [b"".join(part) for part in zip(*blobs, strict=True)] if blobs else [b""] * 6
-    started, ended, organization_lengths, organizations, user_lengths, users = parts
+    from .._arrow_loading import _numpy as arrow_as_numpy
+
+    codes, started, ended, users, refused_codes = parts
+    code = np.frombuffer(codes, ">i4").astype(np.intp)
+    refused = np.unique(np.frombuffer(refused_codes, ">i4")).tolist()
 
     def instants(blob: bytes) -> Any:
         values = np.frombuffer(blob, ">i8").astype(np.int64)
         ongoing = values == np.iinfo(np.int64).max
         return np.where(ongoing, FOREVER, values + _POSTGRESQL_EPOCH_US)
 
-    def encoded(lengths: bytes, data: bytes) -> Any:
-        sizes = np.frombuffer(lengths, ">i4").astype(np.int64)
-        offsets = np.zeros(len(sizes) + 1, np.int64)
-        np.cumsum(sizes, out=offsets[1:])
-        ids = pa.LargeStringArray.from_buffers(
-            len(sizes), pa.py_buffer(offsets), pa.py_buffer(data)
-        )
-        return pc.dictionary_encode(ids)
-
-    organization = encoded(organization_lengths, organizations)
-    user = encoded(user_lengths, users)
-    return MatchColumns(
-        instants(started),
-        instants(ended),
-        organization.indices.to_numpy(),
-        np.arange(len(user)),
-        user.indices.to_numpy(),
-        organization_ids=organization.dictionary.to_pylist(),
-        user_ids=user.dictionary.to_pylist() if user_ids else None,
+    # Each id keeps its separator as a terminator: the offsets are then
+    # contiguous, and the dictionary's labels lose it when decoded.
+    data = np.frombuffer(users + _SEPARATOR, np.uint8) if code.size else np.zeros(0, np.uint8)
+    ends = np.flatnonzero(data == _SEPARATOR[0])
+    assert ends.size == code.size, "one user id per row"
+    offsets = np.zeros(code.size + 1, np.int64)
+    offsets[1:] = ends + 1
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    binary = pa.Array.from_buffers(pa.large_binary(), code.size, buffers)
+    start, end = instants(started), instants(ended)
+    if refused:
+        kept = ~np.isin(code, refused)
+        code, start, end = code[kept], start[kept], end[kept]
+        bits = pa.py_buffer(np.packbits(kept, bitorder="little"))
+        binary = binary.filter(pa.Array.from_buffers(pa.bool_(), kept.size, [None, bits]))
+    user = pc.dictionary_encode(binary)
+    labels = None
+    if user_ids:
+        labels = [label[:-1].decode() for label in user.dictionary.to_pylist()]
+    columns = MatchColumns(
+        start,
+        end,
+        code,
+        np.arange(code.size),
+        arrow_as_numpy(user.indices),
+        organization_ids=keys,
+        user_ids=labels,
     )
-
-
-@attrs.define
-class _Rows:
-    """Candidate rows fetched through SQLAlchemy, instants converted in Python."""
-
-    starts: list[int] = attrs.Factory(list)
-    ends: list[int] = attrs.Factory(list)
-    organizations: list[str] = attrs.Factory(list)
-    users: list[str] = attrs.Factory(list)
-
-    def fetch(self, connection: sa.Connection, pushdown: Pushdown, candidates: sa.Subquery) -> None:
-        malformed = [candidates.c.malformed] if "malformed" in candidates.c else []
-        statement = sa.select(
-            candidates.c.organization_id,
-            candidates.c.started_at,
-            candidates.c.ended_at,
-            candidates.c.user_id,
-            *malformed,
-        )
-        for organization, started, ended, user, *bad in connection.execute(statement):
-            if any(bad):
-                pushdown.reject_malformed(connection, bad)
-            self.organizations.append(organization)
-            self.starts.append(to_micros(started))
-            self.ends.append(FOREVER if ended is None else to_micros(ended))
-            self.users.append(user)
+    return FetchedColumns(columns, frozenset(keys[n] for n in refused))

@@ -19,8 +19,10 @@ from .._batch import batch_periods
 from .._columnar import MatchColumns, columnar_active_users, columnar_counts
 from .._model import Match, Organization, Program, User
 from .._periods import BillingPeriod
+from .._source import OrganizationMatches
 from .._sweep import check_periods
 from .._time import require_aware
+from .._usage import active_users_by_period
 from ..exceptions import (
     DuplicateMatchError,
     DuplicateRecordError,
@@ -29,16 +31,17 @@ from ..exceptions import (
     RepositoryError,
     UnknownRecordError,
 )
-from ._columns import fetch_columns, packed_available
+from ._columns import FetchedColumns, fetch_columns, packed_available
 from ._errors import database_errors
 from ._mapping import SchemaMapping
-from ._pushdown import Pushdown, period_keys
+from ._pushdown import Pushdown
 from ._results import BatchResults
 from ._rows import RowMapper
 from ._schema import Tables, build_tables, fits
 from ._schema import integer_ids as schema_integer_ids
 
 Tally = TypeVar("Tally", bound=Mapping[str, Mapping[BillingPeriod, Any]])
+T = TypeVar("T")
 
 _CHUNK = 900
 """Ids per ``IN (...)`` list: well under every engine's bound-parameter limit."""
@@ -652,12 +655,11 @@ class SQLRepository:
         require_aware(before, "SQLRepository", "before", InvalidRecordError)
         with self._reading("count_closed_periods") as connection:
             periods, failed = self._closed_periods(connection, before, count)
-            if self._by_columns(connection, method):
-                columns = fetch_columns(
-                    connection, self._pushdown, period_keys(periods), user_ids=False
-                )
-                return BatchResults(columnar_counts(columns, periods), failed)
-            return BatchResults(self._pushdown.count(connection, periods), failed)
+            if not self._by_columns(connection, method):
+                return BatchResults(self._pushdown.count(connection, periods), failed)
+            fetched = self._fetch_columns(connection, periods, user_ids=False)
+        found = columnar_counts(fetched.columns, periods)
+        return self._read_back_refused(found, fetched.refused, periods, failed, len)
 
     def active_users_closed_periods(
         self, *, before: datetime, count: int = 6, method: Method = "auto"
@@ -674,10 +676,11 @@ class SQLRepository:
         require_aware(before, "SQLRepository", "before", InvalidRecordError)
         with self._reading("active_users_closed_periods") as connection:
             periods, failed = self._closed_periods(connection, before, count)
-            if self._by_columns(connection, method):
-                columns = fetch_columns(connection, self._pushdown, period_keys(periods))
-                return BatchResults(columnar_active_users(columns, periods), failed)
-            return BatchResults(self._pushdown.collect(connection, periods), failed)
+            if not self._by_columns(connection, method):
+                return BatchResults(self._pushdown.collect(connection, periods), failed)
+            fetched = self._fetch_columns(connection, periods)
+        found = columnar_active_users(fetched.columns, periods)
+        return self._read_back_refused(found, fetched.refused, periods, failed, _same)
 
     def match_columns(self, periods: Mapping[str, Iterable[BillingPeriod]]) -> MatchColumns:
         """The matches of each organization that overlap its periods, as columns.
@@ -699,7 +702,54 @@ class SQLRepository:
         """
         checked = {key: check_periods(value) for key, value in periods.items()}
         with self._reading("match_columns") as connection:
-            return fetch_columns(connection, self._pushdown, period_keys(checked))
+            fetched = self._fetch_columns(connection, checked)
+        for key in checked:
+            if key in fetched.refused:
+                self._read_back(key, checked[key])  # raises the error naming the match
+        return fetched.columns
+
+    def _fetch_columns(
+        self,
+        connection: sa.Connection,
+        periods: Mapping[str, Sequence[BillingPeriod]],
+        *,
+        user_ids: bool = True,
+    ) -> FetchedColumns:
+        return fetch_columns(connection, self.mapping, self._tables, periods, user_ids=user_ids)
+
+    def _read_back(
+        self, organization_id: str, periods: Sequence[BillingPeriod]
+    ) -> dict[BillingPeriod, frozenset[str]]:
+        """One organization counted from its matches read as objects.
+
+        Reading the columns found a stored match there that reading it as a
+        [`Match`][matchusage.Match] refuses; reading raises the error that
+        names it, exactly as [`OrganizationMatches`][matchusage.OrganizationMatches]
+        would. Should the rows have been mended meanwhile, reading succeeds
+        and its result stands.
+        """
+        return active_users_by_period(OrganizationMatches(self, organization_id), periods)
+
+    def _read_back_refused(
+        self,
+        found: Mapping[str, Mapping[BillingPeriod, T]],
+        refused: frozenset[str],
+        periods: Mapping[str, Sequence[BillingPeriod]],
+        failed: dict[str, MatchUsageError],
+        result: Callable[[frozenset[str]], T],
+    ) -> BatchResults[T]:
+        """*found* as a batch, each *refused* organization read back, failing alone."""
+        results = dict(found)
+        for key in periods:
+            if key in refused:
+                try:
+                    users = self._read_back(key, periods[key])
+                except MatchUsageError as error:  # this organization only
+                    failed[key] = error
+                    del results[key]
+                else:
+                    results[key] = {period: result(ids) for period, ids in users.items()}
+        return BatchResults(results, failed)
 
     @staticmethod
     def _by_columns(connection: sa.Connection, method: Method) -> bool:
@@ -731,3 +781,7 @@ class SQLRepository:
         missing = set(idle) - self._existing(connection, "organizations", idle)
         if missing:
             raise UnknownRecordError("organization", min(missing))
+
+
+def _same(users: frozenset[str]) -> frozenset[str]:
+    return users
