@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import attrs
-from dateutil.relativedelta import relativedelta
 
 from ._time import UTC, require_aware, to_micros
 from .exceptions import InvalidCycleError, InvalidPeriodError, PeriodOutOfRangeError
@@ -101,6 +100,14 @@ def _zone_identity(zone: tzinfo) -> str:
     return repr(zone)
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    leap = month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return _MONTH_DAYS[month - 1] + leap
+
+
 def _positive(instance: BillingCycle, attribute: attrs.Attribute[int], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidCycleError("BillingCycle", attribute.name, value, "a positive integer")
@@ -180,13 +187,19 @@ class BillingCycle:
         # forward by the gap) and a repeated one (fold=0: its first occurrence).
         # Only the anchor itself may be a second occurrence.
         fold = self.anchor.fold if index == 0 else 0
-        wall = self.anchor.replace(tzinfo=None)
+        anchor = self.anchor
         try:
             if self.unit is CycleUnit.MONTH:
-                wall += relativedelta(months=index * self.every)
+                # The same wall time *index* periods later, on the anchor's day of
+                # the month or the month's last day if it is shorter.
+                months = anchor.month - 1 + index * self.every
+                year, month = anchor.year + months // 12, months % 12 + 1
+                day = min(anchor.day, _days_in_month(year, month))
+                wall = anchor.replace(year=year, month=month, day=day, tzinfo=zone, fold=fold)
             else:
-                wall += timedelta(weeks=index * self.every)
-            return wall.replace(tzinfo=zone, fold=fold).astimezone(UTC).astimezone(zone)
+                wall = anchor.replace(tzinfo=None) + timedelta(weeks=index * self.every)
+                wall = wall.replace(tzinfo=zone, fold=fold)
+            return wall.astimezone(UTC).astimezone(zone)
         except (OverflowError, ValueError):
             raise PeriodOutOfRangeError(str(self), index, self._year_of(index)) from None
 
@@ -216,8 +229,20 @@ class BillingCycle:
         """
         return self._index_of(instant, "BillingCycle", "instant")
 
-    def _index_of(self, instant: datetime, record: str, field: str) -> int:
-        """`index_of`, naming the caller (*record*, *field*) if *instant* is naive."""
+    def _index_of(
+        self, instant: datetime, record: str, field: str, known: dict[int, datetime] | None = None
+    ) -> int:
+        """`index_of`, naming the caller (*record*, *field*) if *instant* is naive.
+
+        The boundaries computed on the way are added to *known*, by index.
+        """
+        known = {} if known is None else known
+
+        def boundary_us(index: int) -> int:
+            if index not in known:
+                known[index] = self.boundary(index)
+            return to_micros(known[index])
+
         at = to_micros(require_aware(instant, record, field, InvalidCycleError))
         if self.unit is CycleUnit.MONTH:
             try:
@@ -229,9 +254,9 @@ class BillingCycle:
         else:
             index = (at - self._anchor_us) // (self.every * 7 * 86_400_000_000)
         # The estimate is off by at most one period (day of month, DST).
-        while to_micros(self.boundary(index)) > at:
+        while boundary_us(index) > at:
             index -= 1
-        while to_micros(self.boundary(index + 1)) <= at:
+        while boundary_us(index + 1) <= at:
             index += 1
         return index
 
@@ -253,11 +278,15 @@ class BillingCycle:
             raise InvalidCycleError(
                 "BillingCycle.closed_periods", "count", count, "a non-negative integer"
             )
-        current = self._index_of(before, "BillingCycle.closed_periods", "before")
+        known: dict[int, datetime] = {}
+        current = self._index_of(before, "BillingCycle.closed_periods", "before", known)
         # The oldest boundary first: a count reaching before the year 1 is refused
         # as such, whatever its size.
-        self.boundary(current - count)
-        return list(itertools.islice(self._consecutive(current - count), count))
+        bounds = [
+            known.get(index) or self.boundary(index)
+            for index in range(current - count, current + 1)
+        ]
+        return [BillingPeriod(start, end) for start, end in itertools.pairwise(bounds)]
 
     def periods(self, start: datetime, end: datetime) -> Iterator[BillingPeriod]:
         """Iterate, oldest first, over the periods that overlap ``[start, end)``.
