@@ -299,8 +299,6 @@ def _unpacked(parts: list[bytes], keys: list[Any], user_ids: bool) -> FetchedCol
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .._arrow_loading import _numpy as arrow_as_numpy
-
     codes, started, ended, users, refused_codes = parts
     code = np.frombuffer(codes, ">i4").astype(np.intp)
     refused = np.unique(np.frombuffer(refused_codes, ">i4")).tolist()
@@ -326,6 +324,10 @@ def _unpacked(parts: list[bytes], keys: list[Any], user_ids: bool) -> FetchedCol
         bits = pa.py_buffer(np.packbits(kept, bitorder="little"))
         binary = binary.filter(pa.Array.from_buffers(pa.bool_(), kept.size, [None, bits]))
     user = pc.dictionary_encode(binary)
+    indices = user.indices  # int32; read directly (to_numpy would import pandas)
+    user_codes = np.frombuffer(
+        indices.buffers()[1], np.int32, count=len(indices), offset=indices.offset * 4
+    )
     labels = None
     if user_ids:
         labels = [label[:-1].decode() for label in user.dictionary.to_pylist()]
@@ -334,7 +336,7 @@ def _unpacked(parts: list[bytes], keys: list[Any], user_ids: bool) -> FetchedCol
         end,
         code,
         np.arange(code.size),
-        arrow_as_numpy(user.indices),
+        user_codes,
         organization_ids=keys,
         user_ids=labels,
     )
