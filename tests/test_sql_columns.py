@@ -8,7 +8,6 @@ and pyarrow).
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -32,6 +31,7 @@ from matchusage.testing import strategies as mst
 from matchusage.testing.contracts import Record
 
 from .test_sql import load, matches_of
+from .test_sql_application_databases import DJANGO, DJANGO_TABLES, execute, instant_type
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -168,18 +168,10 @@ BAD_ROW_MAPPING = SchemaMapping(
 )  # fmt: skip
 
 
-def _store(engine: sa.Engine, statement: str, **values: Any) -> None:
-    with engine.begin() as connection:
-        connection.execute(sa.text(statement), values)
-
-
 @pytest.fixture
 def loose_tables(sql_engine: sa.Engine) -> SQLRepository:
     """An application's tables that hold what a Match cannot: no NOT NULL on a participant."""
-    instant = "TIMESTAMPTZ" if sql_engine.dialect.name == "postgresql" else "TEXT"
-    with sql_engine.begin() as connection:
-        for statement in BAD_ROW_TABLES.format(instant=instant).split(";"):
-            connection.execute(sa.text(statement))
+    execute(sql_engine, *BAD_ROW_TABLES.format(instant=instant_type(sql_engine)).split(";"))
     repository = SQLRepository(sql_engine, BAD_ROW_MAPPING)
     repository.add(
         Organization("o1", "", "UTC", MONTHLY),
@@ -219,9 +211,10 @@ def test_a_match_reading_refuses_fails_its_organization_by_columns_too(
     """Never counted silently: its organization fails with the error reading it raises."""
     repository = loose_tables
     for statement, values in BAD_ROWS[bad]:
-        text_values = {k: Instant().process_bind_param(v, repository.engine.dialect)
-                       for k, v in values.items()}  # fmt: skip
-        _store(repository.engine, statement, **text_values)
+        stored = {k: Instant().process_bind_param(v, repository.engine.dialect)
+                  for k, v in values.items()}  # fmt: skip
+        with repository.engine.begin() as connection:
+            connection.execute(sa.text(statement), stored)
     now = T0 + 40 * DAY
     periods = MONTHLY.closed_periods(before=now, count=3)
     with pytest.raises(InvalidMatchError, match="'bad'") as reading:
@@ -243,25 +236,6 @@ def test_a_match_reading_refuses_fails_its_organization_by_columns_too(
 
 
 # -- integer ids and every time zone ---------------------------------------------------------
-
-INTEGER_TABLES = """
-CREATE TABLE app_account (id BIGINT PRIMARY KEY, tz TEXT NOT NULL, anchor {instant} NOT NULL);
-CREATE TABLE app_program (id BIGINT PRIMARY KEY, account_id BIGINT NOT NULL);
-CREATE TABLE app_match (id BIGINT PRIMARY KEY, program_id BIGINT NOT NULL,
-                        started {instant} NOT NULL, ended {instant});
-CREATE TABLE app_member (match_id BIGINT NOT NULL, user_id BIGINT NOT NULL,
-                         PRIMARY KEY (match_id, user_id))
-"""
-
-INTEGER_MAPPING = SchemaMapping(
-    organizations=OrganizationTable(
-        "app_account", name=None, timezone="tz", cycle_anchor="anchor", cycle_unit=None,
-        cycle_every=None,
-    ),
-    programs=ProgramTable("app_program", organization_id="account_id", name=None),
-    matches=MatchTable("app_match", started_at="started", ended_at="ended"),
-    participants=ParticipantTable("app_member", role=None),
-)  # fmt: skip
 
 DECIMAL = st.integers(0, 10**12).map(str)
 
@@ -287,13 +261,10 @@ def test_columns_from_integer_id_tables_equal_the_object_path(
 ) -> None:
     """Bigint ids everywhere, organizations in any zone: columns == matches read as objects."""
     if not sa.inspect(sql_engine).has_table("app_member"):
-        instant = "TIMESTAMPTZ" if sql_engine.dialect.name == "postgresql" else "TEXT"
-        with sql_engine.begin() as connection:
-            for statement in INTEGER_TABLES.format(instant=instant).split(";"):
-                connection.execute(sa.text(statement))
-    repository = SQLRepository(sql_engine, INTEGER_MAPPING)
+        execute(sql_engine, *DJANGO_TABLES.format(instant=instant_type(sql_engine)).split(";"))
+    repository = SQLRepository(sql_engine, DJANGO)
     with sql_engine.begin() as connection:
-        for table in ("app_member", "app_match", "app_program", "app_account"):
+        for table in ("app_member", "app_match", "app_user", "app_program", "app_account"):
             connection.execute(sa.text(f"DELETE FROM {table}"))
     organizations = [
         Organization(key, "", zone, BillingCycle.monthly(anchor.astimezone(ZoneInfo(zone))))

@@ -37,11 +37,11 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as postgresql_types
 
 from .._columnar import MatchColumns
 from .._periods import BillingPeriod
 from .._time import FOREVER, to_micros
+from ._bound import bound_rows
 from ._mapping import SchemaMapping
 from ._schema import Instant, Tables, fits, is_integer_id, sqlite_text_form
 
@@ -136,20 +136,7 @@ class _Reader:
             sa.column("window_start", instant),
             sa.column("window_end", instant),
         ]
-        if not postgresql:
-            return sa.values(*columns, name="windows").data(list(rows)).cte("windows")
-        arrays = [
-            sa.cast(
-                sa.bindparam(
-                    f"windows_{column.name}",
-                    [row[n] for row in rows],
-                    type_=postgresql_types.ARRAY(column.type),
-                ),
-                postgresql_types.ARRAY(column.type),
-            )
-            for n, column in enumerate(columns)
-        ]
-        return sa.func.unnest(*arrays).table_valued(*columns).render_derived("windows")
+        return bound_rows("windows", columns, rows, postgresql)
 
     def candidates(self, windows: sa.FromClause, dialect: str) -> sa.Subquery:
         """``(code, started_at, ended_at, user_id, refused)``: one row per participant.
