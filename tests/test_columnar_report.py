@@ -189,3 +189,21 @@ def test_a_report_on_the_columns_a_loader_read_equals_the_report_on_matches(
     for period in [u.period for u in expected.periods] + [expected.current.period]:
         for user in sorted({user for m in matches for user in m.participants})[:3]:
             assert expected.explain(user, period) == found.explain(user, period)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(1, 2**16 - 1)), max_size=30))
+def test_masks_are_or_ed_per_key_by_table_and_by_sort_alike(pairs: list[tuple[int, int]]) -> None:
+    """Per-key masks (per program and user): a table for dense keys, a sort for sparse ones."""
+    np = pytest.importorskip("numpy")
+    from matchusage._columnar_report import _or_by_key
+
+    expected: dict[int, int] = {}
+    for key, bits in pairs:
+        expected[key] = expected.get(key, 0) | bits
+    keys = np.array([key for key, _ in pairs], dtype=np.int64)
+    bits = np.array([bits for _, bits in pairs], dtype=np.uint16)
+    for space in (41, 10**9):  # a table over every key; far more keys than rows: a sort
+        found, masks = _or_by_key(keys, bits, space)
+        assert dict(zip(found.tolist(), masks.tolist(), strict=True)) == expected
+        assert found.tolist() == sorted(expected)

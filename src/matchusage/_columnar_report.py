@@ -50,7 +50,9 @@ class ReportColumns:
             self._take_checked(columns)
         else:
             self._check(columns)
-        self.bounds = np.searchsorted(self.match_of, np.arange(len(self.start) + 1))
+        # Where each match's participant rows begin (rows are grouped by match), and the end.
+        self.bounds = np.zeros(len(self.start) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.match_of, minlength=len(self.start)), out=self.bounds[1:])
         self._user_labels: list[str] | None = None
         self._user_array: npt.NDArray[np.object_] | None = None
         self._program_labels: list[str] | None = None
