@@ -1,8 +1,10 @@
 """The fast path of the matches loader: a CSV file straight into columns, with pyarrow.
 
 Imported only when a matches file is loaded and pyarrow is installed. The
-file is parsed by Arrow's multi-threaded CSV reader and every rule of the
-row-by-row loader is checked on whole columns. The fast path only ever
+file is read in blocks of whole lines, each parsed by Arrow's multi-threaded
+CSV reader; every rule of the row-by-row loader is checked on the block's
+whole columns, and only integer columns (and the ids) are kept, so one
+block's text is in memory at a time. The fast path only ever
 *accepts*: a file it cannot vouch for (any bad or unusual line, a quoted
 cell, a value it does not parse exactly as the row-by-row loader would)
 makes it return ``None``, and the row-by-row loader reads the file and
