@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from ._columnar import (
     Engine,
@@ -21,13 +21,49 @@ from ._source import OrganizationMatches
 from ._sweep import Sweep, check_unique_ids
 from ._time import require_aware
 from ._usage import active_users_by_period
-from .exceptions import InvalidRecordError
+from .exceptions import InvalidRecordError, MatchUsageError
 from .protocols import MatchRepository
 
 T = TypeVar("T")
 
 BatchSource = MatchRepository | MatchColumns | Iterable[Match]
 """What the batch reads: a repository, columns, or matches (with their programs)."""
+
+Plan = Mapping[str, Sequence[BillingPeriod]]
+
+
+@runtime_checkable
+class _BatchInPlace(Protocol):
+    """A repository that runs the batch over a plan where its matches are (SQLRepository).
+
+    Each method returns every organization's results and the error of each
+    organization that failed: the error reading its matches as objects
+    raises (``UnknownRecordError`` for an unknown organization), so that the
+    batch raises what the batch over objects raises.
+    """
+
+    def _batch_counts(
+        self, plan: Plan
+    ) -> tuple[dict[str, dict[BillingPeriod, int]], dict[str, MatchUsageError]]: ...
+
+    def _batch_active_users(
+        self, plan: Plan
+    ) -> tuple[dict[str, dict[BillingPeriod, frozenset[str]]], dict[str, MatchUsageError]]: ...
+
+
+def _first_failure_raised(
+    found: tuple[dict[str, dict[BillingPeriod, T]], dict[str, MatchUsageError]], plan: Plan
+) -> dict[str, dict[BillingPeriod, T]]:
+    """The results, once the first organization that failed (in plan order) has raised.
+
+    The batch over objects reads one organization after the other and stops
+    at the first error: the same error comes out of a batch run in place.
+    """
+    results, failed = found
+    for key in plan:
+        if key in failed:
+            raise failed[key]
+    return results
 
 
 def batch_periods(
@@ -69,7 +105,9 @@ def batch_active_users(
     - a [`MatchRepository`][matchusage.protocols.MatchRepository]: every
       organization of the repository (or those given), each counted with
       [`active_users_by_period`][matchusage.active_users_by_period] over the
-      window it needs;
+      window it needs; an [`SQLRepository`][matchusage.sql.SQLRepository]
+      counts them all in the database, in one statement, with the same
+      results and the same errors;
     - an iterable of [`Match`][matchusage.Match] objects, with the
       *organizations* and the *programs* that map matches to organizations;
     - [`MatchColumns`][matchusage.MatchColumns], with the *organizations*: the
@@ -90,13 +128,18 @@ def batch_active_users(
 
     Raises:
         matchusage.exceptions.UnknownRecordError: A match's program is not
-            among *programs*.
+            among *programs*, or with a repository, an organization given is
+            not stored.
+        matchusage.exceptions.InvalidMatchError: With a repository, a stored
+            match is invalid (the first organization with one, in order, raises).
         matchusage.exceptions.DuplicateMatchError: Two matches share an id.
         matchusage.exceptions.InvalidColumnError: A column has a bad value.
     """
     plan = _plan(source, organizations, now, count)
     if isinstance(source, MatchColumns):
         return columnar_active_users(source, plan, engine=engine)
+    if isinstance(source, _BatchInPlace):
+        return _first_failure_raised(source._batch_active_users(plan), plan)
     if isinstance(source, MatchRepository):
         return {
             org: active_users_by_period(OrganizationMatches(source, org), periods)
@@ -151,6 +194,9 @@ def batch_counts(
     """
     if isinstance(source, MatchColumns):
         return columnar_counts(source, _plan(source, organizations, now, count), engine=engine)
+    if isinstance(source, _BatchInPlace):
+        plan = _plan(source, organizations, now, count)
+        return _first_failure_raised(source._batch_counts(plan), plan)
     found = batch_active_users(
         source, now=now, count=count, organizations=organizations, programs=programs
     )

@@ -153,26 +153,47 @@ class UnknownRecordError(MatchUsageError, LookupError):
 
     The message reads ``"{context}: unknown {kind} {record_id!r}; {hint}"``, the
     context and the hint only when given, e.g. ``Match 'm1': unknown program 'p9'``.
+    When several ids of one kind are unknown, one error names them all:
+    ``unknown organizations 'o7', 'o9' and 'o12'`` (the first 20, then how
+    many more).
 
     Attributes:
         kind: What was looked up: ``"organization"``, ``"program"``, ``"customer"``,
             ``"invoice"``, ``"payment method"``, ``"snapshot"``...
-        record_id: The id that was not found.
+        record_id: The (first) id that was not found.
+        record_ids: Every id that was not found, in the order given.
         context: The record or service that referred to it (``"Match 'm1'"``,
             ``"the billing provider"``), or None.
         hint: What to do about it, or ``""``.
     """
 
+    _SHOWN = 20
+
     def __init__(
-        self, kind: str, record_id: object, *, context: str | None = None, hint: str = ""
+        self,
+        kind: str,
+        record_id: object,
+        *more_ids: object,
+        context: str | None = None,
+        hint: str = "",
     ) -> None:
         self.kind = kind
         self.record_id = record_id
+        self.record_ids = (record_id, *more_ids)
         self.context = context
         self.hint = hint
         where = f"{context}: " if context else ""
         advice = f"; {hint}" if hint else ""
-        super().__init__(f"{where}unknown {kind} {record_id!r}{advice}")
+        super().__init__(f"{where}unknown {self._named()}{advice}")
+
+    def _named(self) -> str:
+        """``organization 'o1'``, or ``organizations 'o1', 'o2' and 'o3'``."""
+        ids = [repr(record_id) for record_id in self.record_ids]
+        if len(ids) == 1:
+            return f"{self.kind} {ids[0]}"
+        shown, rest = ids[: self._SHOWN], len(ids) - self._SHOWN
+        last = f"{rest} more" if rest > 0 else shown.pop()
+        return f"{self.kind}s {', '.join(shown)} and {last}"
 
 
 class UsageConflictError(MatchUsageError, ValueError):

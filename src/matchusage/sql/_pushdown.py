@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as postgresql_types
 
 from .._periods import BillingPeriod
-from ..exceptions import InvalidMatchError
+from ._bound import bound_rows
 from ._mapping import SchemaMapping
-from ._schema import Instant, Tables, fits, is_integer_id, sqlite_text_form
+from ._rows import RowMapper
+from ._schema import Instant, Tables, fits, is_integer_id
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Tally(Generic[T]):
+    """What a counting statement found: a result per organization and period, and the refused.
+
+    Attributes:
+        results: Organization id -> period -> result (zeros and empty sets included).
+        refused: The organizations with a stored match that reading it as a
+            [`Match`][matchusage.Match] refuses (see
+            [`RowMapper.refused`][matchusage.sql._rows.RowMapper.refused]); their
+            results are incomplete and must not be used.
+    """
+
+    results: dict[str, dict[BillingPeriod, T]]
+    refused: frozenset[str]
 
 
 @attrs.define
@@ -26,66 +45,75 @@ class Pushdown:
 
     mapping: SchemaMapping
     tables: Tables
-    # Period rows per VALUES list outside PostgreSQL: four bound parameters a
-    # row stays under every engine's limit.
+    # Period rows per VALUES list outside PostgreSQL: at six bound parameters
+    # a row, under SQLite's limit of 32,766.
     values_rows: int = 1000
 
     def collect(
         self, connection: sa.Connection, periods: Mapping[str, Sequence[BillingPeriod]]
-    ) -> dict[str, dict[BillingPeriod, frozenset[str]]]:
+    ) -> Tally[frozenset[str]]:
         found = {key: {period: set[str]() for period in value} for key, value in periods.items()}
-        for key, period, user_id in self.users_rows(connection, periods, None):
+        refused: set[str] = set()
+        for key, period, user_id in self.users_rows(connection, periods, None, refused):
             found[key][period].add(user_id)
-        return {
+        results = {
             key: {period: frozenset(users) for period, users in value.items()}
             for key, value in found.items()
         }
+        return Tally(results, frozenset(refused))
 
     def count(
         self,
         connection: sa.Connection,
         periods: Mapping[str, Sequence[BillingPeriod]],
         program_id: str | None = None,
-    ) -> dict[str, dict[BillingPeriod, int]]:
+    ) -> Tally[int]:
         counts = {key: dict.fromkeys(value, 0) for key, value in periods.items()}
+        refused: set[str] = set()
         for hits, keys in self._hits(connection, periods, program_id):
             statement = sa.select(
-                hits.c.k,
-                sa.func.count(sa.distinct(hits.c.user_id)),
-                *_malformed_column(hits, sa.func.max),
+                hits.c.k, sa.func.count(sa.distinct(hits.c.user_id)), sa.func.max(hits.c.refused)
             )
-            rows = connection.execute(statement.group_by(hits.c.k)).all()
-            for k, number, *malformed in rows:
-                self.reject_malformed(connection, malformed)
+            for k, number, bad in connection.execute(statement.group_by(hits.c.k)):
                 key, period = keys[k]
                 counts[key][period] = number
-        return counts
+                if bad:
+                    refused.add(key)
+        return Tally(counts, frozenset(refused))
 
     def users_rows(
         self,
         connection: sa.Connection,
         periods: Mapping[str, Sequence[BillingPeriod]],
         program_id: str | None,
+        refused: set[str],
     ) -> Iterator[tuple[str, BillingPeriod, str]]:
-        """``(organization id, period, user id)`` rows, ordered by period row then user id."""
+        """``(organization id, period, user id)`` rows, ordered by period row then user id.
+
+        The organizations with a refused row are added to *refused*, and
+        their rows left out. Refused rows come first, so an organization is
+        refused before any of its rows is yielded (unless its periods fill
+        more than one share, see [`shares`][matchusage.sql._pushdown.Pushdown.shares]).
+        """
         for hits, keys in self._hits(connection, periods, program_id):
             # Ordered by id as text, as in memory, also for an integer column.
             text = hits.c.user_id
             if is_integer_id(hits.c.user_id):
                 text = sa.cast(hits.c.user_id, sa.String).label("user_text")
+            flag = sa.func.coalesce(hits.c.refused, 0).label("flag")
             statement = (
-                sa.select(hits.c.k, hits.c.user_id, *_malformed_column(hits), text)
+                sa.select(hits.c.k, hits.c.user_id, flag, text)
                 .distinct()
-                .order_by(hits.c.k, text)
+                .order_by(flag.desc(), hits.c.k, text)
             )
             # Per statement: Connection.execution_options() would change the connection.
             rows = connection.execute(statement, execution_options={"yield_per": 10_000})
-            for k, user_id, *malformed, _ in rows:
-                if any(malformed):
-                    rows.close()
-                    self.reject_malformed(connection, malformed)
+            for k, user_id, bad, _ in rows:
                 key, period = keys[k]
-                yield key, period, user_id
+                if bad:
+                    refused.add(key)
+                elif key not in refused:
+                    yield key, period, user_id
 
     def _hits(
         self,
@@ -93,16 +121,18 @@ class Pushdown:
         periods: Mapping[str, Sequence[BillingPeriod]],
         program_id: str | None,
     ) -> Iterator[tuple[sa.Subquery, list[tuple[str, BillingPeriod]]]]:
-        """The ``(k, user_id)`` rows of every user in a match overlapping period row *k*.
+        """The ``(k, user_id, refused)`` rows of every user in a match overlapping period row *k*.
 
-        Yields subqueries, one per share of the period rows (see
+        ``refused`` is 1 on the rows of a match that reading it as an object
+        refuses: such a row meets every period row of its organization if it
+        lies in the window the objects would be read over. Yields
+        subqueries, one per share of the period rows (see
         [`shares`][matchusage.sql._pushdown.Pushdown.shares]), with the
         ``(organization id, period)`` each *k* stands for.
         """
         keys = period_keys(periods)
-        checked = connection.dialect.name == "sqlite"
         for source, share in self.shares(connection, keys, program_id):
-            yield self._hits_query(source, share, program_id, checked), keys
+            yield self._hits_query(source, share, program_id, connection.dialect.name), keys
 
     def shares(
         self,
@@ -110,12 +140,15 @@ class Pushdown:
         keys: Sequence[tuple[str, BillingPeriod]],
         program_id: str | None = None,
     ) -> Iterator[tuple[sa.CTE, list[tuple[Any, ...]]]]:
-        """The period rows ``(organization_id, k, start, end)`` as CTEs, share by share.
+        """The period rows ``(organization_id, k, start, end, span_start, span_end)``, by share.
 
-        Row *k* is ``keys[k]``; shares come in the order of *k*. Nothing is
+        Row *k* is ``keys[k]``; its span is the window from the first start to
+        the last end of its organization's periods, the window
+        [`matches`][matchusage.sql.SQLRepository.matches] would read them
+        over. Shares come in the order of *k*. Nothing is
         written, so counting works on a read-only connection (a hot standby,
         a read-only role): PostgreSQL receives every period row in one
-        statement as four bound arrays; other databases receive up to
+        statement as six bound arrays; other databases receive up to
         `values_rows` rows per statement as a ``VALUES`` list, under every
         engine's limit on bound parameters. Ids that cannot be in the mapped
         columns (a non-decimal id for an integer column) match nothing.
@@ -124,8 +157,9 @@ class Pushdown:
         if program_id is not None and not fits(program, program_id):
             return
         organization = self.tables.programs.c[self.mapping.programs.organization_id]
+        spans = _spans(keys)
         rows = [
-            (key, k, period.start, period.end)
+            (key, k, period.start, period.end, *spans[key])
             for k, (key, period) in enumerate(keys)
             if fits(organization, key)
         ]
@@ -138,49 +172,40 @@ class Pushdown:
     def _periods(
         self, rows: Sequence[tuple[Any, ...]], organization: Any, postgresql: bool
     ) -> sa.CTE:
-        """The period rows ``(organization_id, k, period_start, period_end)`` as a CTE."""
+        """The period rows as a CTE (columns: see `shares`)."""
         instant = Instant(self.mapping.naive_utc)
         columns: list[sa.ColumnClause[Any]] = [
             sa.column("organization_id", organization),
             sa.column("k", sa.Integer),
-            sa.column("period_start", instant),
-            sa.column("period_end", instant),
+            *(sa.column(name, instant) for name in _INSTANTS),
         ]
-        if not postgresql:
-            return sa.values(*columns, name="periods").data(list(rows)).cte("periods")
-        arrays = [
-            sa.cast(
-                sa.bindparam(
-                    f"periods_{column.name}",
-                    [row[n] for row in rows],
-                    type_=postgresql_types.ARRAY(column.type),
-                ),
-                postgresql_types.ARRAY(column.type),
-            )
-            for n, column in enumerate(columns)
-        ]
-        unnested = sa.func.unnest(*arrays).table_valued(*columns).render_derived("periods")
-        return sa.select(*unnested.c).cte("periods")
+        bound = bound_rows("periods", columns, rows, postgresql)
+        return bound if isinstance(bound, sa.CTE) else sa.select(*bound.c).cte("periods")
 
     def _hits_query(
         self,
         periods: sa.FromClause,
         rows: Sequence[tuple[Any, ...]],
         program_id: str | None,
-        check_text: bool,
+        dialect: str,
     ) -> sa.Subquery:
-        """The hits subquery; with *check_text*, a ``malformed`` column flags bad instants."""
-        candidates = self.candidates(periods, rows, program_id, check_text)
-        # Each candidate meets the periods it overlaps by a positive amount.
+        """The hits subquery of one share (see `_hits`)."""
+        candidates = self.candidates(periods, rows, program_id, dialect)
+        c, p = candidates.c, periods.c
+        # Each candidate meets the periods it overlaps by a positive amount,
         overlap = sa.and_(
-            candidates.c.organization_id == periods.c.organization_id,
-            candidates.c.started_at < periods.c.period_end,
-            sa.or_(candidates.c.ended_at.is_(None), candidates.c.ended_at > periods.c.period_start),
+            c.started_at < p.period_end, sa.or_(c.ended_at.is_(None), c.ended_at > p.period_start)
         )
-        malformed = [candidates.c.malformed] if check_text else []
+        # and a refused one every period of its organization, if in the span.
+        in_span = sa.and_(
+            c.refused.is_not(None),
+            c.started_at < p.span_end,
+            sa.or_(c.ended_at.is_(None), c.ended_at > p.span_start),
+        )
+        on = sa.and_(c.organization_id == p.organization_id, sa.or_(overlap, in_span))
         return (
-            sa.select(periods.c.k, candidates.c.user_id, *malformed)
-            .select_from(periods.join(candidates, overlap))
+            sa.select(p.k, c.user_id, c.refused)
+            .select_from(periods.join(candidates, on))
             .subquery("hits")
         )
 
@@ -189,108 +214,83 @@ class Pushdown:
         periods: sa.FromClause,
         rows: Sequence[tuple[Any, ...]],
         program_id: str | None,
-        check_text: bool,
+        dialect: str,
     ) -> sa.Subquery:
-        """``(organization_id, started_at, ended_at, user_id)`` of every match in the window.
+        """``(organization_id, started_at, ended_at, user_id, refused)`` of the window's matches.
 
-        The window runs from the first period start to the last period end
-        of *rows*, for the organizations of *periods*; one row per
-        participant. With *check_text*, a ``malformed`` column flags bad
-        instants.
-
-        On SQLite instants are text and the overlap rule compares strings,
-        which is right only for the exact form the adapter writes. Each
-        candidate carries its match id in ``malformed`` when its text has
-        another form (a naive value where the mapping does not declare
-        ``naive_utc``, another offset, another layout), so that counting
-        refuses it instead of miscounting.
+        The window runs from the first span start to the last span end of
+        *rows* (see `shares`), for the organizations of *periods*; one row
+        per participant. ``refused`` is 1 on the rows of a match that
+        reading it as a [`Match`][matchusage.Match] refuses
+        ([`RowMapper.refused`][matchusage.sql._rows.RowMapper.refused] on
+        the connection's *dialect*), ``NULL`` on the others. Such rows are
+        kept even where they would count no one (a zero-length match, a
+        participant row without a user), so that counting refuses what
+        reading the matches over each organization's span refuses.
         """
         t, mm, pp = self.tables, self.mapping.matches, self.mapping.programs
         m, g = t.matches, t.programs
         started, ended = m.c[mm.started_at], m.c[mm.ended_at]
-        first, last = min(row[2] for row in rows), max(row[3] for row in rows)
+        first, last = min(row[4] for row in rows), max(row[5] for row in rows)
         # First the candidates: every (organization, start, end, user) of a
         # match in the whole window, each match joined to its participants
         # once. Ongoing and ended matches are read separately: without an OR,
         # each half reads one range of the (program, ended_at, started_at)
-        # index. Zero-length matches overlap nothing and are left out here.
+        # index. Zero-length matches overlap nothing and are left out here,
+        # unless refused.
         organizations = sa.select(periods.c.organization_id)
-        halves = [
-            [ended.is_(None), started < last],
-            [ended > first, started < last, ended > started],
-        ]
-        if program_id is not None:
-            halves = [[*half, m.c[mm.program_id] == program_id] for half in halves]
         j = self.mapping.participants
-        users: list[tuple[sa.Column[Any], sa.Table | None, sa.Column[Any] | None]]
+        # (user, role, participants table, its match id column) per source of users
+        users: list[tuple[Any, Any, sa.Table | None, Any]]
         if t.participants is not None and j is not None:
-            users = [(t.participants.c[j.user_id], t.participants, t.participants.c[j.match_id])]
+            p = t.participants
+            role = p.c[j.role] if j.role else None
+            users = [(p.c[j.user_id], role, p, p.c[j.match_id])]
         else:
             assert mm.mentor is not None  # checked by SchemaMapping
             assert mm.mentee is not None
-            users = [(m.c[mm.mentor], None, None), (m.c[mm.mentee], None, None)]
-        checks: list[sa.ColumnElement[Any]] = []
-        if check_text:
-            form = sqlite_text_form(self.mapping.naive_utc)
-            start_text, end_text = (
-                sa.type_coerce(started, sa.String),
-                sa.type_coerce(ended, sa.String),
-            )
-            bad = sa.or_(
-                start_text.not_like(form), sa.and_(ended.is_not(None), end_text.not_like(form))
-            )
-            checks.append(sa.case((bad, m.c[mm.id]), else_=sa.null()).label("malformed"))
+            users = [(m.c[mm.mentor], None, None, None), (m.c[mm.mentee], None, None, None)]
+        mapper = RowMapper(self.mapping, t)
         selects = []
-        for half in halves:
-            joined = m.join(g, g.c[pp.id] == m.c[mm.program_id])
-            for user, table, match_id in users:
-                source = joined
+        for user, role, table, match_id in users:
+            refused = mapper.refused(dialect, user, role)
+            halves = [
+                [ended.is_(None), started < last],
+                [ended > first, started < last, sa.or_(ended > started, refused)],
+            ]
+            if program_id is not None:
+                halves = [[*half, m.c[mm.program_id] == program_id] for half in halves]
+            # A NULL mentor or mentee is no one; a participant row without a user is refused.
+            present = [] if table is not None else [user.is_not(None)]
+            for half in halves:
+                source = m.join(g, g.c[pp.id] == m.c[mm.program_id])
                 if table is not None and match_id is not None:
-                    source = joined.join(table, match_id == m.c[mm.id])
+                    source = source.join(table, match_id == m.c[mm.id])
                 selects.append(
                     sa.select(
                         g.c[pp.organization_id].label("organization_id"),
                         started.label("started_at"),
                         ended.label("ended_at"),
                         user.label("user_id"),
-                        *checks,
+                        sa.case((refused, 1), else_=sa.null()).label("refused"),
                     )
                     .select_from(source)
-                    .where(g.c[pp.organization_id].in_(organizations), *half, user.is_not(None))
+                    .where(g.c[pp.organization_id].in_(organizations), *half, *present)
                 )
         return sa.union_all(*selects).subquery("candidates")
 
-    def reject_malformed(self, connection: sa.Connection, malformed: Sequence[Any]) -> None:
-        """Raise for the first match id in *malformed*, naming its bad field and text."""
-        match_id = next((value for value in malformed if value is not None), None)
-        if match_id is None:
-            return
-        mm, m = self.mapping.matches, self.tables.matches
-        form = sqlite_text_form(self.mapping.naive_utc)
-        started, ended = (
-            sa.type_coerce(m.c[name], sa.String) for name in (mm.started_at, mm.ended_at)
-        )
-        row = connection.execute(
-            sa.select(started, ended, started.not_like(form)).where(m.c[mm.id] == match_id)
-        ).one()
-        field, value = ("started_at", row[0]) if row[2] else ("ended_at", row[1])
-        hint = "" if self.mapping.naive_utc else " (declare naive_utc=True if it holds naive UTC)"
-        raise InvalidMatchError(
-            match_id,
-            field,
-            value,
-            f"UTC text of the form 'YYYY-MM-DD HH:MM:SS.ffffff{form[26:]}'{hint}",
-        )
+
+_INSTANTS = ("period_start", "period_end", "span_start", "span_end")
+"""The instant columns of a period row."""
 
 
-def _malformed_column(
-    hits: sa.Subquery, aggregate: Callable[[Any], Any] | None = None
-) -> list[Any]:
-    """The hits' ``malformed`` column (aggregated), if the dialect has one."""
-    if "malformed" not in hits.c:
-        return []
-    column = hits.c.malformed
-    return [column if aggregate is None else aggregate(column)]
+def _spans(keys: Sequence[tuple[str, BillingPeriod]]) -> dict[str, tuple[datetime, datetime]]:
+    """Each organization's window: its periods' first start and last end."""
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for key, period in keys:
+        start, end = spans.get(key, (period.start, period.end))
+        spans[key] = (min(start, period.start), max(end, period.end))
+    return spans
 
 
 def period_keys(periods: Mapping[str, Sequence[BillingPeriod]]) -> list[tuple[str, BillingPeriod]]:

@@ -34,14 +34,16 @@ from ..exceptions import (
 from ._columns import FetchedColumns, fetch_columns, packed_available
 from ._errors import database_errors
 from ._mapping import SchemaMapping
-from ._pushdown import Pushdown
+from ._pushdown import Pushdown, Tally
 from ._results import BatchResults
 from ._rows import RowMapper
 from ._schema import Tables, build_tables, fits
 from ._schema import integer_ids as schema_integer_ids
 
-Tally = TypeVar("Tally", bound=Mapping[str, Mapping[BillingPeriod, Any]])
 T = TypeVar("T")
+
+Plan = Mapping[str, Sequence[BillingPeriod]]
+"""Organization id -> the periods to count it over."""
 
 _CHUNK = 900
 """Ids per ``IN (...)`` list: well under every engine's bound-parameter limit."""
@@ -263,7 +265,10 @@ class SQLRepository:
         Raises:
             matchusage.exceptions.UnknownRecordError: No organization has that id.
             matchusage.exceptions.InvalidMatchError: A stored match is invalid
-                (naive instants without ``naive_utc``, an unknown role, ...).
+                (naive instants without ``naive_utc``, an end before the
+                start, a participant row without a user, an unknown role,
+                on SQLite an instant's text in another form than the adapter
+                writes, ...).
             matchusage.exceptions.RepositoryError: The database failed.
         """
         require_aware(start, "matches", "start", InvalidRecordError)
@@ -287,6 +292,7 @@ class SQLRepository:
             m.c[mm.program_id].label("program_id"),
             m.c[mm.started_at].label("started_at"),
             m.c[mm.ended_at].label("ended_at"),
+            *self._rows.text_form_columns(self.engine.dialect.name),
         ]
         joined = m.join(g, g.c[self.mapping.programs.id] == m.c[mm.program_id])
         conditions = [
@@ -517,12 +523,18 @@ class SQLRepository:
 
         Raises:
             matchusage.exceptions.UnknownRecordError: No organization has that id.
+            matchusage.exceptions.InvalidMatchError: A stored match in the
+                window is invalid, as [`matches`][matchusage.sql.SQLRepository.matches]
+                would raise it (an end before the start, a participant row
+                without a user, an unknown role, ...).
             matchusage.exceptions.RepositoryError: The database failed.
         """
         periods = check_periods(periods)
+        plan = {organization_id: periods}
         with self._reading("count_active_users") as connection:
-            counts = self._pushdown.count(connection, {organization_id: periods}, program_id)
-            self._require_organizations(connection, counts)
+            tally = self._pushdown.count(connection, plan, program_id)
+            self._require_organizations(connection, tally.results)
+        counts = self._counted(tally, plan, len, program_id=program_id)
         return counts.get(organization_id, {})
 
     def active_users_by_period(
@@ -540,6 +552,9 @@ class SQLRepository:
 
         Raises:
             matchusage.exceptions.UnknownRecordError: No organization has that id.
+            matchusage.exceptions.InvalidMatchError: A stored match in the
+                window is invalid (as for
+                [`count_active_users`][matchusage.sql.SQLRepository.count_active_users]).
             matchusage.exceptions.RepositoryError: The database failed.
         """
         periods = check_periods(periods)
@@ -559,7 +574,9 @@ class SQLRepository:
 
         Rows are fetched in batches through a server-side cursor where the
         driver has one, so an export of millions of ids runs in constant
-        memory. If the database fails mid-stream, the pairs already yielded
+        memory. A stored match that reading refuses (as for
+        [`count_active_users`][matchusage.sql.SQLRepository.count_active_users])
+        raises before the first pair. If the database fails mid-stream, the pairs already yielded
         stay yielded and [`RepositoryError`][matchusage.exceptions.RepositoryError]
         is raised; collect with
         [`active_users_by_period`][matchusage.sql.SQLRepository.active_users_by_period]
@@ -572,15 +589,21 @@ class SQLRepository:
     ) -> Iterator[tuple[BillingPeriod, str]]:
         if not periods:
             return
+        refused: set[str] = set()
         with self._reading("active users") as connection:
             found = False
             for _, period, user_id in self._pushdown.users_rows(
-                connection, {organization_id: periods}, program_id
+                connection, {organization_id: periods}, program_id, refused
             ):
                 found = True
                 yield period, user_id
-            if not found:
+            if not found and not refused:
                 self._organization_row(connection, organization_id)
+        if refused:  # nothing was yielded: the refused rows came first
+            users = self._read_back(organization_id, periods, program_id)
+            for period, ids in users.items():
+                for user_id in sorted(ids):
+                    yield period, user_id
 
     def count_by_organization(
         self, periods: Mapping[str, Iterable[BillingPeriod]]
@@ -596,10 +619,19 @@ class SQLRepository:
             For each organization, each period's count (zero included).
 
         Raises:
-            matchusage.exceptions.UnknownRecordError: An organization is unknown.
+            matchusage.exceptions.UnknownRecordError: Organizations are
+                unknown (the error names them all).
+            matchusage.exceptions.InvalidMatchError: A stored match in an
+                organization's window is invalid (as for
+                [`count_active_users`][matchusage.sql.SQLRepository.count_active_users]);
+                the first such organization, in the order given, raises.
             matchusage.exceptions.RepositoryError: The database failed.
         """
-        return self._by_organization("count_by_organization", periods, self._pushdown.count)
+        checked = {key: check_periods(value) for key, value in periods.items()}
+        with self._reading("count_by_organization") as connection:
+            tally = self._pushdown.count(connection, checked)
+            self._require_organizations(connection, tally.results)
+        return self._counted(tally, checked, len)
 
     def active_users_by_organization(
         self, periods: Mapping[str, Iterable[BillingPeriod]]
@@ -607,24 +639,18 @@ class SQLRepository:
         """The active user ids of many organizations, each over its own periods, in one statement.
 
         Raises:
-            matchusage.exceptions.UnknownRecordError: An organization is unknown.
+            matchusage.exceptions.UnknownRecordError: Organizations are
+                unknown (the error names them all).
+            matchusage.exceptions.InvalidMatchError: A stored match in an
+                organization's window is invalid (as for
+                [`count_by_organization`][matchusage.sql.SQLRepository.count_by_organization]).
             matchusage.exceptions.RepositoryError: The database failed.
         """
-        collect = self._pushdown.collect
-        return self._by_organization("active_users_by_organization", periods, collect)
-
-    def _by_organization(
-        self,
-        what: str,
-        periods: Mapping[str, Iterable[BillingPeriod]],
-        tally: Callable[[sa.Connection, Mapping[str, Sequence[BillingPeriod]]], Tally],
-    ) -> Tally:
-        """*tally* over the given periods of organizations that must all exist."""
         checked = {key: check_periods(value) for key, value in periods.items()}
-        with self._reading(what) as connection:
-            found = tally(connection, checked)
-            self._require_organizations(connection, found)
-            return found
+        with self._reading("active_users_by_organization") as connection:
+            tally = self._pushdown.collect(connection, checked)
+            self._require_organizations(connection, tally.results)
+        return self._counted(tally, checked, _same)
 
     def count_closed_periods(
         self, *, before: datetime, count: int = 6, method: Method = "auto"
@@ -636,8 +662,10 @@ class SQLRepository:
         statement for them all), or the matches of each organization's
         window come over as columns and the columnar engine counts: see
         *method*. An organization whose stored row is invalid (a cycle of 0
-        units, an unknown zone) is left out and listed in the result's
-        ``failed``; the others are counted.
+        units, an unknown zone), or with an invalid stored match in its
+        window (as [`matches`][matchusage.sql.SQLRepository.matches] would
+        raise it), is left out and listed in the result's ``failed``; the
+        others are counted.
 
         Args:
             before: The instant ("now"): a period ending at or before it is closed.
@@ -652,14 +680,9 @@ class SQLRepository:
             Organization id -> period -> number of active users, with the
             organizations that failed in ``failed``.
         """
-        require_aware(before, "SQLRepository", "before", InvalidRecordError)
-        with self._reading("count_closed_periods") as connection:
-            periods, failed = self._closed_periods(connection, before, count)
-            if not self._by_columns(connection, method):
-                return BatchResults(self._pushdown.count(connection, periods), failed)
-            fetched = self._fetch_columns(connection, periods, user_ids=False)
-        found = columnar_counts(fetched.columns, periods)
-        return self._read_back_refused(found, fetched.refused, periods, failed, len)
+        counting = (columnar_counts, self._pushdown.count, len)
+        # Counts need no user ids: anonymous codes are cheaper to read.
+        return self._closed_batch("count_closed_periods", before, count, method, counting, False)
 
     def active_users_closed_periods(
         self, *, before: datetime, count: int = 6, method: Method = "auto"
@@ -673,14 +696,78 @@ class SQLRepository:
             Organization id -> period -> ids of the active users, with the
             organizations that failed in ``failed``.
         """
+        collecting = (columnar_active_users, self._pushdown.collect, _same)
+        return self._closed_batch("active_users_closed_periods", before, count, method, collecting)
+
+    def _closed_batch(
+        self,
+        what: str,
+        before: datetime,
+        count: int,
+        method: Method,
+        ways: tuple[
+            Callable[[MatchColumns, Plan], Mapping[str, Mapping[BillingPeriod, T]]],
+            Callable[[sa.Connection, Plan], Tally[T]],
+            Callable[[frozenset[str]], T],
+        ],
+        user_ids: bool = True,
+    ) -> BatchResults[T]:
+        """Each organization's last *count* closed periods, by *method*; refused ones read back.
+
+        *ways*: from the columns read out, in the database, and from the
+        users of an organization read back as objects.
+        """
+        from_columns, tally, result = ways
         require_aware(before, "SQLRepository", "before", InvalidRecordError)
-        with self._reading("active_users_closed_periods") as connection:
+        with self._reading(what) as connection:
             periods, failed = self._closed_periods(connection, before, count)
-            if not self._by_columns(connection, method):
-                return BatchResults(self._pushdown.collect(connection, periods), failed)
-            fetched = self._fetch_columns(connection, periods)
-        found = columnar_active_users(fetched.columns, periods)
-        return self._read_back_refused(found, fetched.refused, periods, failed, _same)
+            if self._by_columns(connection, method):
+                fetched = self._fetch_columns(connection, periods, user_ids=user_ids)
+                found, refused = from_columns(fetched.columns, periods), fetched.refused
+            else:
+                counted = tally(connection, periods)
+                found, refused = counted.results, counted.refused
+        return self._read_back_refused(found, refused, periods, failed, result)
+
+    def _batch_counts(
+        self, plan: Plan
+    ) -> tuple[dict[str, dict[BillingPeriod, int]], dict[str, MatchUsageError]]:
+        """[`batch_counts`][matchusage.batch_counts] over *plan*, counted in the database.
+
+        Returns each organization's counts, and the error of each that
+        failed, as the batch over objects would raise it (see `_batch`).
+        """
+        return self._batch("batch_counts", plan, self._pushdown.count, len)
+
+    def _batch_active_users(
+        self, plan: Plan
+    ) -> tuple[dict[str, dict[BillingPeriod, frozenset[str]]], dict[str, MatchUsageError]]:
+        """[`batch_active_users`][matchusage.batch_active_users] over *plan*, in the database."""
+        return self._batch("batch_active_users", plan, self._pushdown.collect, _same)
+
+    def _batch(
+        self,
+        what: str,
+        plan: Plan,
+        tally: Callable[[sa.Connection, Plan], Tally[T]],
+        result: Callable[[frozenset[str]], T],
+    ) -> tuple[dict[str, dict[BillingPeriod, T]], dict[str, MatchUsageError]]:
+        """The batch over *plan*, failing each organization as reading its matches would.
+
+        That is ``UnknownRecordError`` for an unknown organization (one with
+        periods: reading no window looks nothing up), and the error reading
+        the matches of an organization with a refused row raises.
+        """
+        plan = {key: check_periods(value) for key, value in plan.items()}
+        with self._reading(what) as connection:
+            found = tally(connection, plan)
+            counted = {k: v for k, v in found.results.items() if plan[k] and k not in found.refused}
+            failed: dict[str, MatchUsageError] = {
+                key: UnknownRecordError("organization", key)
+                for key in self._unknown(connection, counted)
+            }
+        batch = self._read_back_refused(found.results, found.refused, plan, failed, result)
+        return {key: dict(value) for key, value in batch.items()}, failed
 
     def match_columns(self, periods: Mapping[str, Iterable[BillingPeriod]]) -> MatchColumns:
         """The matches of each organization that overlap its periods, as columns.
@@ -717,40 +804,6 @@ class SQLRepository:
     ) -> FetchedColumns:
         return fetch_columns(connection, self.mapping, self._tables, periods, user_ids=user_ids)
 
-    def _read_back(
-        self, organization_id: str, periods: Sequence[BillingPeriod]
-    ) -> dict[BillingPeriod, frozenset[str]]:
-        """One organization counted from its matches read as objects.
-
-        Reading the columns found a stored match there that reading it as a
-        [`Match`][matchusage.Match] refuses; reading raises the error that
-        names it, exactly as [`OrganizationMatches`][matchusage.OrganizationMatches]
-        would. Should the rows have been mended meanwhile, reading succeeds
-        and its result stands.
-        """
-        return active_users_by_period(OrganizationMatches(self, organization_id), periods)
-
-    def _read_back_refused(
-        self,
-        found: Mapping[str, Mapping[BillingPeriod, T]],
-        refused: frozenset[str],
-        periods: Mapping[str, Sequence[BillingPeriod]],
-        failed: dict[str, MatchUsageError],
-        result: Callable[[frozenset[str]], T],
-    ) -> BatchResults[T]:
-        """*found* as a batch, each *refused* organization read back, failing alone."""
-        results = dict(found)
-        for key in periods:
-            if key in refused:
-                try:
-                    users = self._read_back(key, periods[key])
-                except MatchUsageError as error:  # this organization only
-                    failed[key] = error
-                    del results[key]
-                else:
-                    results[key] = {period: result(ids) for period, ids in users.items()}
-        return BatchResults(results, failed)
-
     @staticmethod
     def _by_columns(connection: sa.Connection, method: Method) -> bool:
         if method not in ("auto", "database", "columns"):
@@ -768,19 +821,87 @@ class SQLRepository:
         organizations, failed = self._checked_organizations(connection)
         return batch_periods(organizations, now=before, count=count), failed
 
-    def _require_organizations(
+    def _unknown(
         self, connection: sa.Connection, found: Mapping[str, Mapping[BillingPeriod, Any]]
-    ) -> None:
-        """Raise if an organization is unknown, given what the counting *found* for each.
+    ) -> list[str]:
+        """The unknown organizations among those counting *found* something for, in order.
 
         An organization with an active user in any period exists, so only the
         others are looked up: counting stays one statement whenever every
         organization had some activity.
         """
         idle = [key for key, value in found.items() if not any(value.values())]
-        missing = set(idle) - self._existing(connection, "organizations", idle)
+        known = self._existing(connection, "organizations", idle)
+        return [key for key in idle if key not in known]
+
+    def _require_organizations(
+        self, connection: sa.Connection, found: Mapping[str, Mapping[BillingPeriod, Any]]
+    ) -> None:
+        """Raise, naming every unknown organization, if any is unknown (see `_unknown`)."""
+        missing = self._unknown(connection, found)
         if missing:
-            raise UnknownRecordError("organization", min(missing))
+            raise UnknownRecordError("organization", *missing)
+
+    # -- refused rows: the object path decides ------------------------------------------
+
+    def _read_back(
+        self,
+        organization_id: str,
+        periods: Sequence[BillingPeriod],
+        program_id: str | None = None,
+    ) -> dict[BillingPeriod, frozenset[str]]:
+        """One organization counted from its matches read as objects, as a generic batch does.
+
+        Counting (in the database, or from columns read out) found a stored
+        match there that reading refuses; reading raises the error that
+        names it, exactly as [`OrganizationMatches`][matchusage.OrganizationMatches]
+        would. Should the rows have been mended meanwhile, reading succeeds
+        and its result stands.
+        """
+        source = OrganizationMatches(self, organization_id, program_id)
+        return active_users_by_period(source, periods)
+
+    def _counted(
+        self,
+        tally: Tally[T],
+        plan: Plan,
+        result: Callable[[frozenset[str]], T],
+        *,
+        program_id: str | None = None,
+    ) -> dict[str, dict[BillingPeriod, T]]:
+        """*tally*'s results; the first refused organization in plan order raises its error."""
+        found = self._read_back_refused(
+            tally.results, tally.refused, plan, {}, result, program_id=program_id
+        )
+        for error in found.failed.values():
+            raise error
+        return {key: dict(value) for key, value in found.items()}
+
+    def _read_back_refused(
+        self,
+        found: Mapping[str, Mapping[BillingPeriod, T]],
+        refused: frozenset[str],
+        plan: Plan,
+        failed: dict[str, MatchUsageError],
+        result: Callable[[frozenset[str]], T],
+        *,
+        program_id: str | None = None,
+    ) -> BatchResults[T]:
+        """*found* as a batch, each *refused* organization read back, failing alone.
+
+        Organizations already in *failed* are left out.
+        """
+        results = {key: value for key, value in found.items() if key not in failed}
+        for key in plan:
+            if key in refused and key not in failed:
+                try:
+                    users = self._read_back(key, plan[key], program_id)
+                except MatchUsageError as error:  # this organization only
+                    failed[key] = error
+                    del results[key]
+                else:
+                    results[key] = {period: result(ids) for period, ids in users.items()}
+        return BatchResults(results, failed)
 
 
 def _same(users: frozenset[str]) -> frozenset[str]:

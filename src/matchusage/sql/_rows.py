@@ -14,12 +14,14 @@ from .._periods import BillingCycle, CycleUnit
 from .._time import UTC, is_aware, time_zone
 from ..exceptions import InvalidCycleError, InvalidMatchError, InvalidRecordError
 from ._mapping import SchemaMapping
-from ._schema import DECIMAL_ID, Id, Tables, fits
+from ._schema import DECIMAL_ID, Id, Tables, fits, is_integer_id, sqlite_text_form
 
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu"})
 """Zone names that mean UTC, for which a fixed zero offset anchor is the same cycle."""
 
 _NAIVE_HINT = "a timezone-aware instant (declare naive_utc=True if the column holds UTC)"
+
+_ROLES = tuple(role.value for role in Role)
 
 
 @attrs.frozen
@@ -73,6 +75,7 @@ class RowMapper:
         mentor, *b* the mentee.
         """
         first = rows[0]
+        self._check_text_form(first._mapping)
         for field, value in (("started_at", first.started_at), ("ended_at", first.ended_at)):
             if value is not None and not is_aware(value):
                 raise InvalidMatchError(first.id, field, value, _NAIVE_HINT)
@@ -91,6 +94,83 @@ class RowMapper:
             ended_at=first.ended_at,
             roles=roles,
         )
+
+    def text_form_columns(self, dialect: str) -> list[sa.ColumnElement[Any]]:
+        """Columns that let `match` refuse instants stored as text of another form (SQLite only).
+
+        On SQLite instants are text, and every query compares them as strings,
+        which is right only for the exact form `Instant` writes. A match read
+        with these columns is refused when its text has another form (a naive
+        value where the mapping does not declare ``naive_utc``, another
+        offset, another layout), instead of being selected or counted wrongly.
+        """
+        columns: list[sa.ColumnElement[Any]] = []
+        for field, text, bad in self._text_forms(dialect):
+            columns += [
+                text.label(f"{field}_text"),
+                sa.case((bad, 1), else_=0).label(f"{field}_bad"),
+            ]
+        return columns
+
+    def _text_forms(
+        self, dialect: str
+    ) -> list[tuple[str, sa.ColumnElement[str], sa.ColumnElement[bool]]]:
+        """``(field, stored text, whether its form is wrong)`` of both instants, on SQLite."""
+        if dialect != "sqlite":
+            return []
+        mm, m = self.mapping.matches, self.tables.matches
+        form = sqlite_text_form(self.mapping.naive_utc)
+        found: list[tuple[str, sa.ColumnElement[str], sa.ColumnElement[bool]]] = []
+        for field, name in (("started_at", mm.started_at), ("ended_at", mm.ended_at)):
+            text = sa.type_coerce(m.c[name], sa.String)
+            found.append((field, text, sa.and_(text.is_not(None), text.not_like(form))))
+        return found
+
+    def _check_text_form(self, row: Mapping[Any, Any]) -> None:
+        """Refuse a row whose `text_form_columns` flag an instant's text."""
+        for field in ("started_at", "ended_at"):
+            if row.get(f"{field}_bad"):
+                form = sqlite_text_form(self.mapping.naive_utc)
+                hint = (
+                    ""
+                    if self.mapping.naive_utc
+                    else " (declare naive_utc=True if it holds naive UTC)"
+                )
+                expected = f"UTC text of the form 'YYYY-MM-DD HH:MM:SS.ffffff{form[26:]}'{hint}"
+                raise InvalidMatchError(row["id"], field, row[f"{field}_text"], expected)
+
+    def refused(
+        self,
+        dialect: str,
+        user: sa.ColumnElement[Any],
+        role: sa.ColumnElement[Any] | None = None,
+    ) -> sa.ColumnElement[bool]:
+        """Whether `match` refuses a stored match because of one of its rows, as SQL.
+
+        The row joins a match to its program and one participant: *user* (and
+        *role*, with a participants table that has a role column), or one of
+        the mentor and mentee columns. Counting in the database marks its
+        candidate rows with this condition, so that it refuses exactly the
+        matches that reading them as [`Match`][matchusage.Match] objects
+        refuses: an end before the start, an empty or missing participant, an
+        unknown role, an empty match or program id, and on SQLite instants
+        stored as text of another form. A ``NULL`` condition means the row is fine.
+        """
+        mm, m = self.mapping.matches, self.tables.matches
+        program = m.c[mm.program_id]
+        problems = [
+            m.c[mm.ended_at] < m.c[mm.started_at],
+            m.c[mm.id].is_(None),
+            user.is_(None),
+        ]
+        # An integer id column cannot hold an empty string (nor compare with one).
+        problems += [
+            column == "" for column in (m.c[mm.id], program, user) if not is_integer_id(column)
+        ]
+        if role is not None:
+            problems.append(sa.and_(role.is_not(None), role.not_in(_ROLES)))
+        problems += [bad for _, _, bad in self._text_forms(dialect)]
+        return sa.or_(*problems)
 
     # -- records to rows ------------------------------------------------------------------
 

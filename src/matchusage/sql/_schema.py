@@ -25,8 +25,8 @@ class Instant(sa.types.TypeDecorator[datetime]):
     form SQLAlchemy's own ``DateTime`` writes on SQLite).
 
     Values read back are aware UTC datetimes. A naive value is returned as is
-    unless *naive_utc* is set, so that the record it belongs to can reject it
-    by name.
+    unless *naive_utc* is set, and text that is no instant at all as text, so
+    that the record it belongs to can reject it by name.
     """
 
     impl = sa.DateTime(timezone=True)
@@ -56,7 +56,10 @@ class Instant(sa.types.TypeDecorator[datetime]):
         if value is None:
             return None
         if isinstance(value, str):
-            value = datetime.fromisoformat(value)
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return value  # type: ignore[no-any-return]  # rejected by the record it belongs to
         if not isinstance(value, datetime):
             return value  # type: ignore[no-any-return]  # rejected by the record it belongs to
         if value.utcoffset() is None:

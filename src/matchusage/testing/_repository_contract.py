@@ -41,11 +41,18 @@ _HOSTILE = 'Robert\'); DROP TABLE matches; -- "x" ; \\ % _ \u00e9\u4e2d\U0001f60
 _CYCLE = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=UTC))
 
 
-def _world(*matches: Match) -> list[Record]:
-    cycle = _CYCLE
+def example_records(*matches: Match) -> list[Record]:
+    """The records the contract tests use, in dependency order, then *matches*.
+
+    Two organizations billed monthly from 2024-01-01 in UTC: ``"o1"``
+    (programs ``"p1"`` and ``"p2"``) and ``"o2"`` (program ``"p3"``); users
+    ``"u0"`` to ``"u7"``. The same ids as
+    [`repository_records`][matchusage.testing.strategies.repository_records]
+    draws, for an adapter's own example-based tests.
+    """
     return [
-        Organization("o1", "One", "UTC", cycle),
-        Organization("o2", "Two", "UTC", cycle),
+        Organization("o1", "One", "UTC", _CYCLE),
+        Organization("o2", "Two", "UTC", _CYCLE),
         Program("p1", "o1", "First"),
         Program("p2", "o1", "Second"),
         Program("p3", "o2", "Third"),
@@ -54,7 +61,11 @@ def _world(*matches: Match) -> list[Record]:
     ]
 
 
-def _of(records: Sequence[Record], organization_id: str) -> list[Match]:
+def matches_of(records: Sequence[Record], organization_id: str) -> list[Match]:
+    """The matches among *records* whose program (among *records*) belongs to the organization.
+
+    The expected input of an organization's counts, for an oracle.
+    """
     programs = {
         r.id for r in records if isinstance(r, Program) and r.organization_id == organization_id
     }
@@ -100,7 +111,7 @@ class MatchRepositoryContract:
     def test_organizations_are_ordered_by_id_and_round_trip(
         self, make_repository: MakeRepository
     ) -> None:
-        records = _world()
+        records = example_records()
         repository = make_repository(list(reversed(records[:2])) + records[2:])
         assert records[:2] == list(repository.organizations())
 
@@ -126,7 +137,7 @@ class MatchRepositoryContract:
     def test_unknown_organization_raises(
         self, make_repository: MakeRepository, method: str
     ) -> None:
-        repository = make_repository(_world())
+        repository = make_repository(example_records())
         call = getattr(repository, method)
         window = {"start": _T0, "end": _T0 + timedelta(days=1)} if method == "matches" else {}
         with pytest.raises(UnknownRecordError, match="nowhere"):
@@ -135,7 +146,7 @@ class MatchRepositoryContract:
     def test_programs_are_those_of_the_organization_ordered_by_id(
         self, make_repository: MakeRepository
     ) -> None:
-        records = _world()
+        records = example_records()
         repository = make_repository(records)
         assert [records[2], records[3]] == list(repository.programs("o1"))
         assert [records[4]] == list(repository.programs("o2"))
@@ -143,7 +154,7 @@ class MatchRepositoryContract:
     def test_users_returns_the_known_ones_keyed_by_id(
         self, make_repository: MakeRepository
     ) -> None:
-        repository = make_repository(_world())
+        repository = make_repository(example_records())
         expected = {
             "u1": User("u1", "User 1", "u1@example.org"),
             "u3": User("u3", "User 3", "u3@example.org"),
@@ -168,7 +179,7 @@ class MatchRepositoryContract:
             _T0 - timedelta(hours=1),
             roles={"u1": "mentor", "u4": "mentee"},
         )
-        repository = make_repository(_world(group, pair))
+        repository = make_repository(example_records(group, pair))
         found = repository.matches("o1", start=_T0, end=_T0 + timedelta(days=1))
         assert [group, pair] == sorted(found, key=lambda m: m.id)
         assert [group.roles, pair.roles] == [m.roles for m in sorted(found, key=lambda m: m.id)]
@@ -188,7 +199,7 @@ class MatchRepositoryContract:
     ) -> None:
         """Every match overlapping the window by a positive amount, none of another scope."""
         repository = make_repository(records)
-        scope = [m for m in _of(records, "o1") if program is None or m.program_id == program]
+        scope = [m for m in matches_of(records, "o1") if program is None or m.program_id == program]
         found = list(
             repository.matches("o1", start=window.start, end=window.end, program_id=program)
         )
@@ -214,7 +225,7 @@ class MatchRepositoryContract:
     ) -> None:
         """The engine over ``OrganizationMatches`` agrees with the engine over the plain list."""
         repository = make_repository(records)
-        scope = [m for m in _of(records, "o1") if program is None or m.program_id == program]
+        scope = [m for m in matches_of(records, "o1") if program is None or m.program_id == program]
         expected = active_users_by_period(scope, periods)
         source = OrganizationMatches(repository, "o1", program)
         assert expected == active_users_by_period(source, periods)
@@ -225,7 +236,7 @@ class MatchRepositoryContract:
         self, make_repository: MakeRepository, records: list[Record], at: datetime
     ) -> None:
         repository = make_repository(records)
-        expected = current_active_matches(_of(records, "o2"), at=at)
+        expected = current_active_matches(matches_of(records, "o2"), at=at)
         assert expected == current_active_matches(OrganizationMatches(repository, "o2"), at=at)
 
     def test_hostile_text_round_trips(self, make_repository: MakeRepository) -> None:
@@ -250,7 +261,7 @@ class MatchRepositoryContract:
 
     @pytest.mark.parametrize("bound", ["start", "end"])
     def test_naive_window_is_rejected(self, make_repository: MakeRepository, bound: str) -> None:
-        repository = make_repository(_world())
+        repository = make_repository(example_records())
         window = {"start": _T0, "end": _T0 + timedelta(days=1)}
         window[bound] = window[bound].replace(tzinfo=None)
         with pytest.raises(InvalidRecordError, match=bound):
@@ -274,7 +285,7 @@ class MatchRepositoryContract:
         self, make_repository: MakeRepository, kind: str, again: Record
     ) -> None:
         """Adding never replaces, even an identical record; the rest of the call is not written."""
-        repository = make_repository(_world(Match("m", "p1", {"u1"}, _T0)))
+        repository = make_repository(example_records(Match("m", "p1", {"u1"}, _T0)))
         add = getattr(repository, "add", None)
         if add is None:
             pytest.skip("a read-only repository (no add method)")
@@ -285,9 +296,9 @@ class MatchRepositoryContract:
             assert (kind, again.id) == (info.value.kind, info.value.record_id)
         with pytest.raises(UnknownRecordError):
             repository.organization("o3")
-        assert [_world()[0]] == [o for o in repository.organizations() if o.id == "o1"]
-        assert [_world()[2]] == [p for p in repository.programs("o1") if p.id == "p1"]
-        assert {"u1": _world()[6]} == dict(repository.users(["u1"]))
+        assert [example_records()[0]] == [o for o in repository.organizations() if o.id == "o1"]
+        assert [example_records()[2]] == [p for p in repository.programs("o1") if p.id == "p1"]
+        assert {"u1": example_records()[6]} == dict(repository.users(["u1"]))
         [match] = repository.matches("o1", start=_T0, end=_T0 + timedelta(days=1))
         assert {"u1"} == match.participants
 
@@ -295,7 +306,7 @@ class MatchRepositoryContract:
     def test_add_refuses_an_id_given_twice_in_one_call(
         self, make_repository: MakeRepository, kind: str
     ) -> None:
-        repository = make_repository(_world())
+        repository = make_repository(example_records())
         add = getattr(repository, "add", None)
         if add is None:
             pytest.skip("a read-only repository (no add method)")

@@ -1,0 +1,191 @@
+"""Counting in the database refuses the stored matches that reading them as objects refuses.
+
+A stored row that [`Match`][matchusage.Match] refuses (an end before the
+start, a participant row without a user, an empty id, an unknown role) can
+only be written around the adapter. Every SQL counting path must then raise
+the error [`SQLRepository.matches`][matchusage.sql.SQLRepository.matches]
+raises for the same window, never count around the row; a batch fails that
+organization alone. Every test runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from matchusage import BillingCycle, BillingPeriod, Match, Organization, Program
+from matchusage.exceptions import InvalidMatchError, UnknownRecordError
+from matchusage.sql import ParticipantTable, SchemaMapping, SQLRepository
+
+UTC = timezone.utc
+MONTHLY = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=UTC))
+FEBRUARY, MARCH, APRIL = MONTHLY.period(1), MONTHLY.period(2), MONTHLY.period(3)
+PERIODS = [FEBRUARY, MARCH, APRIL]
+MAY = APRIL.end
+
+
+def at(month: int, day: int = 1) -> datetime:
+    return datetime(2024, month, day, tzinfo=UTC)
+
+
+def loose_repository(engine: sa.Engine) -> SQLRepository:
+    """The adapter's own tables, but participants in a table that holds what the schema refuses."""
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("CREATE TABLE loose_participants (match_id TEXT, user_id TEXT, role TEXT)")
+        )
+    mapping = SchemaMapping(participants=ParticipantTable("loose_participants"))
+    repository = SQLRepository(engine, mapping)
+    repository.create_schema()
+    return repository
+
+
+@pytest.fixture
+def repository(sql_engine: sa.Engine) -> SQLRepository:
+    """A loose repository with two organizations: ``o1`` (program ``p1``, one good match) and
+    ``o2`` (program ``p2``, one good match)."""
+    repository = loose_repository(sql_engine)
+    repository.add(
+        Organization("o1", "One", "UTC", MONTHLY),
+        Organization("o2", "Two", "UTC", MONTHLY),
+        Program("p1", "o1"),
+        Program("p2", "o2"),
+        Match("good", "p1", {"u1", "u2"}, at(2, 10)),
+        Match("other", "p2", {"u3", "u4"}, at(3, 10), at(4, 10)),
+    )
+    return repository
+
+
+def store(
+    repository: SQLRepository,
+    started: datetime,
+    ended: datetime | None,
+    *participants: tuple[str | None, str | None],
+    match_id: str = "bad",
+    program_id: str = "p1",
+) -> None:
+    """Write a match row and its ``(user, role)`` participant rows, unchecked."""
+    tables = repository._tables
+    assert tables.participants is not None
+    with repository.engine.begin() as connection:
+        connection.execute(
+            tables.matches.insert(),
+            [{"id": match_id, "program_id": program_id, "started_at": started, "ended_at": ended}],
+        )
+        connection.execute(
+            tables.participants.insert(),
+            [{"match_id": match_id, "user_id": user, "role": role} for user, role in participants],
+        )
+
+
+# Each case writes one bad match of o1 that reading the window February-April refuses.
+BAD_ROWS: dict[str, Callable[[SQLRepository], None]] = {
+    "end-before-start": lambda r: store(r, at(3, 20), at(3, 10), ("u5", None)),
+    # No single period has both ends of it, but reading the window meets it.
+    "end-before-start-across-the-periods": lambda r: store(r, at(4, 10), at(2, 20), ("u5", None)),
+    "end-before-start-in-a-pair-with-roles": lambda r: store(
+        r, at(3, 2), at(3, 1), ("u1", "mentor"), ("u5", "mentee")
+    ),
+    "participant-without-a-user": lambda r: store(r, at(3, 1), None, ("u5", None), (None, None)),
+    "empty-user-id": lambda r: store(r, at(3, 1), None, ("", None)),
+    "unknown-role": lambda r: store(r, at(3, 1), at(3, 5), ("u5", "coach")),
+    "empty-match-id": lambda r: store(r, at(3, 1), None, ("u5", None), match_id=""),
+    # A zero-length match counts no one, but reading it still refuses it.
+    "zero-length-with-an-unknown-role": lambda r: store(r, at(3, 9), at(3, 9), ("u5", "Mentor")),
+}
+
+
+def expected_error(repository: SQLRepository, periods: list[BillingPeriod]) -> str:
+    """The error reading o1's matches over *periods*' window raises."""
+    with pytest.raises(InvalidMatchError) as raised:
+        repository.matches("o1", start=periods[0].start, end=periods[-1].end)
+    return str(raised.value)
+
+
+ONE_ORGANIZATION: dict[str, Callable[[SQLRepository], object]] = {
+    "count_active_users": lambda r: r.count_active_users("o1", PERIODS),
+    "active_users_by_period": lambda r: r.active_users_by_period("o1", PERIODS),
+    "iter_active_users": lambda r: list(r.iter_active_users("o1", PERIODS)),
+    "count_by_organization": lambda r: r.count_by_organization({"o2": PERIODS, "o1": PERIODS}),
+    "active_users_by_organization": lambda r: r.active_users_by_organization(
+        {"o2": PERIODS, "o1": PERIODS}
+    ),
+}
+
+
+@pytest.mark.parametrize("call", list(ONE_ORGANIZATION.values()), ids=list(ONE_ORGANIZATION))
+@pytest.mark.parametrize("bad", list(BAD_ROWS.values()), ids=list(BAD_ROWS))
+def test_counting_raises_what_reading_the_matches_raises(
+    repository: SQLRepository,
+    bad: Callable[[SQLRepository], None],
+    call: Callable[[SQLRepository], object],
+) -> None:
+    bad(repository)
+    message = expected_error(repository, PERIODS)
+    assert "'bad'" in message or "''" in message  # the match is named
+    with pytest.raises(InvalidMatchError) as raised:
+        call(repository)
+    assert message == str(raised.value)
+
+
+@pytest.mark.parametrize("bad", list(BAD_ROWS.values()), ids=list(BAD_ROWS))
+def test_a_batch_fails_the_organization_alone(
+    repository: SQLRepository, bad: Callable[[SQLRepository], None]
+) -> None:
+    bad(repository)
+    message = expected_error(repository, PERIODS)
+    counts = repository.count_closed_periods(before=MAY, count=3, method="database")
+    users = repository.active_users_closed_periods(before=MAY, count=3, method="database")
+    for report in (counts, users):
+        assert ["o1"] == list(report.failed)
+        assert isinstance(report.failed["o1"], InvalidMatchError)
+        assert message == str(report.failed["o1"])
+    assert {"o2": {FEBRUARY: 0, MARCH: 2, APRIL: 2}} == counts
+    assert {"o2": {FEBRUARY: set(), MARCH: {"u3", "u4"}, APRIL: {"u3", "u4"}}} == users
+
+
+def test_a_bad_match_outside_the_window_is_not_read_and_not_refused(
+    repository: SQLRepository,
+) -> None:
+    """Reading February-April does not meet a match of January: neither path refuses it."""
+    store(repository, at(1, 20), at(1, 5), ("u5", None))
+    repository.matches("o1", start=FEBRUARY.start, end=APRIL.end)
+    expected = {FEBRUARY: 2, MARCH: 2, APRIL: 2}
+    assert expected == repository.count_active_users("o1", PERIODS)
+    assert {"o1": expected} == repository.count_by_organization({"o1": PERIODS})
+    report = repository.count_closed_periods(before=MAY, count=3, method="database")
+    assert report.ok
+    assert expected == report["o1"]
+
+
+def test_a_bad_match_of_another_program_is_not_refused_for_one_program(
+    repository: SQLRepository,
+) -> None:
+    repository.add(Program("p3", "o1"))
+    store(repository, at(3, 20), at(3, 10), ("u5", None), program_id="p3")
+    assert {MARCH: 2} == repository.count_active_users("o1", [MARCH], program_id="p1")
+    with pytest.raises(InvalidMatchError, match="'bad'"):
+        repository.count_active_users("o1", [MARCH], program_id="p3")
+
+
+def test_the_first_bad_organization_in_the_order_given_raises(repository: SQLRepository) -> None:
+    store(repository, at(3, 20), at(3, 10), ("u5", None), match_id="bad-1")
+    store(repository, at(3, 20), at(3, 10), ("u5", None), match_id="bad-2", program_id="p2")
+    with pytest.raises(InvalidMatchError, match="'bad-2'"):
+        repository.count_by_organization({"o2": [MARCH], "o1": [MARCH]})
+    with pytest.raises(InvalidMatchError, match="'bad-1'"):
+        repository.count_by_organization({"o1": [MARCH], "o2": [MARCH]})
+    report = repository.count_closed_periods(before=MAY, count=3, method="database")
+    assert ({}, ["o1", "o2"]) == (dict(report), sorted(report.failed))
+
+
+def test_every_unknown_organization_is_named(repository: SQLRepository) -> None:
+    plan = {"x9": PERIODS, "o1": PERIODS, "x1": PERIODS, "x5": PERIODS}
+    for call in (repository.count_by_organization, repository.active_users_by_organization):
+        with pytest.raises(UnknownRecordError) as raised:
+            call(plan)
+        assert ("organization", ("x9", "x1", "x5")) == (raised.value.kind, raised.value.record_ids)
+        assert "unknown organizations 'x9', 'x1' and 'x5'" == str(raised.value)
