@@ -21,6 +21,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._arrow_loading import _arrow, _numpy
 from ._columnar_report import ReportColumns
 from ._export import CSV_DELIMITER, CSV_LINE_END, CSV_QUOTE, UNSAFE_FIRST, UserRuns
 from ._loading import UserDirectory
@@ -32,6 +33,8 @@ Ints = npt.NDArray[np.int64]
 
 # Users per slice: a slice's text is a few megabytes.
 _SLICE = 32_768
+# At most this many (user, program) flags are made at once to find each user's programs.
+_FLAGS = 2**25
 _HOUR_US = 3_600_000_000
 _DAY_US = 86_400_000_000
 _STRING = pa.large_string()
@@ -75,16 +78,6 @@ def _from_bytes(offsets: Ints, data: Any) -> pa.Array:
     return pa.Array.from_buffers(_STRING, len(offsets) - 1, buffers)
 
 
-def _indices(values: npt.NDArray[Any]) -> pa.Array:
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
-
-
-def _numpy(column: pa.Array) -> Ints:
-    """An int64 Arrow array without nulls as numpy (``to_numpy`` would import pandas)."""
-    return np.frombuffer(column.buffers()[1], np.int64, len(column), column.offset * 8)
-
-
 _NOTHING, _APOSTROPHE, _QUOTE = text(""), text("'"), text(CSV_QUOTE)
 _SEPARATOR, _LINE_END = text(CSV_DELIMITER), text(CSV_LINE_END)
 _LIST_SEPARATOR = text(";")
@@ -103,7 +96,7 @@ def cells(column: pa.Array) -> pa.Array:
     unsafe = _FORMULA[data[np.minimum(starts, len(data) - 1)]] & (stops > starts)
     if unsafe.any():
         prefixed = pc.binary_join_element_wise(_APOSTROPHE, column, _NOTHING)
-        column = pc.if_else(_flags(unsafe), prefixed, column)
+        column = pc.if_else(_arrow(unsafe), prefixed, column)
     needs_quotes = _NEEDS_QUOTES[data]
     if needs_quotes.any():  # which cells (the apostrophe changes no cell's quoting)
         seen = np.zeros(len(data) + 1, dtype=np.int64)
@@ -111,7 +104,7 @@ def cells(column: pa.Array) -> pa.Array:
         special = seen[stops] > seen[starts]
         doubled = pc.replace_substring(column, CSV_QUOTE, CSV_QUOTE * 2)
         quoted = pc.binary_join_element_wise(_QUOTE, doubled, _QUOTE, _NOTHING)
-        column = pc.if_else(_flags(special), quoted, column)
+        column = pc.if_else(_arrow(special), quoted, column)
     return column
 
 
@@ -131,7 +124,7 @@ def _bytes(column: pa.Array) -> tuple[Ints, npt.NDArray[np.uint8]]:
 
 def _joined(values: pa.Array, bounds: Ints) -> pa.Array:
     """The *values* of each run (``bounds[i]:bounds[i + 1]``) joined by ``;``."""
-    offsets = _indices(bounds - bounds[0])
+    offsets = _arrow(bounds - bounds[0])
     return pc.binary_join(pa.LargeListArray.from_arrays(offsets, values), _LIST_SEPARATOR)
 
 
@@ -173,10 +166,10 @@ class RunsWriter:
             users = runs.user_codes[first:stop]
             columns = [
                 *fixed,
-                self._user_cells.take(_indices(users)),
+                self._user_cells.take(_arrow(users)),
                 *self._names_and_emails(users),
                 self._program_cells(rows, row_bounds),
-                cells(_joined(self._match_ids.take(_indices(rows)), row_bounds)),
+                cells(_joined(self._match_ids.take(_arrow(rows)), row_bounds)),
                 instants.texts(runs.source.start[rows[row_bounds[:-1] - row_bounds[0]]]),
                 instants.texts(runs.latest_ends[first:stop]),
                 *last,
@@ -212,7 +205,7 @@ class RunsWriter:
         if self._people is None:
             return [_NOTHING, _NOTHING]
         row_of, names, emails = self._people
-        rows = _indices(row_of[users])
+        rows = _arrow(row_of[users])
         return [names.take(rows), emails.take(rows)]
 
     def _program_cells(self, rows: Ints, bounds: Ints) -> pa.Array:
@@ -222,7 +215,7 @@ class RunsWriter:
         rank = self._program_order[self._source.program.codes[rows]]
         runs = len(bounds) - 1
         keys = np.repeat(np.arange(runs, dtype=np.int64) * count, np.diff(bounds)) + rank
-        if runs * count <= _SLICE * 1024:  # a flag per (run, program): no sort
+        if runs * count <= _FLAGS:  # a flag per (run, program): no sort
             seen = np.zeros(runs * count, dtype=bool)
             seen[keys] = True
             pairs = np.flatnonzero(seen)  # by run, then program id
@@ -231,7 +224,7 @@ class RunsWriter:
         per_run = np.bincount(pairs // count, minlength=len(bounds) - 1)
         edges = np.zeros(len(bounds), dtype=np.int64)
         np.cumsum(per_run, out=edges[1:])
-        return cells(_joined(self._programs.take(_indices(pairs % count)), edges))
+        return cells(_joined(self._programs.take(_arrow(pairs % count)), edges))
 
 
 def _people_cells(
@@ -248,7 +241,7 @@ def _people_cells(
     if isinstance(users, UserDirectory):
         ids, *columns = users.columns()
         found = pc.index_in(arrow_labels, value_set=pc.cast(ids, _STRING))
-        missing = _indices(np.array([len(ids)]))[0]
+        missing = _arrow(np.array([len(ids)]))[0]
         row_of = _numpy(pc.fill_null(pc.cast(found, pa.int64()), missing))
         empty = strings([""])
         names, emails = (
@@ -304,12 +297,12 @@ class _InstantWriter:
         part = _digits(".######", [fraction // 10_000, fraction // 100 % 100, fraction % 100])
         found = pc.binary_join_element_wise(
             whole,
-            pc.if_else(_flags(fraction != 0), part, _NOTHING),
-            strings(self._suffixes).take(_indices(codes)),
+            pc.if_else(_arrow(fraction != 0), part, _NOTHING),
+            strings(self._suffixes).take(_arrow(codes)),
             _NOTHING,
         )
         for instant, bound in self._odd_bounds:
-            found = pc.if_else(_flags(clipped == instant), bound, found)
+            found = pc.if_else(_arrow(clipped == instant), bound, found)
         return found
 
     def _offset_codes(self, clipped: Ints) -> Ints:
@@ -365,12 +358,6 @@ def _digits(form: str, values: list[Ints]) -> pa.Array:
         cells[:, column + 1] = _UNITS.take(value)
     offsets = np.arange(len(cells) + 1, dtype=np.int64) * len(form)
     return _from_bytes(offsets, cells)
-
-
-def _flags(mask: npt.NDArray[np.bool_]) -> pa.Array:
-    """A numpy boolean array as Arrow (``pa.array`` would import pandas)."""
-    bits = np.packbits(mask, bitorder="little")
-    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(bits)])
 
 
 def _civil_from_days(days: Ints) -> tuple[Ints, Ints, Ints]:
