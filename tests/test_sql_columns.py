@@ -7,6 +7,7 @@ and pyarrow).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from matchusage.sql import (
     ProgramTable,
     SchemaMapping,
     SQLRepository,
+    _columns,
 )
 from matchusage.sql._schema import Instant
 from matchusage.testing import strategies as mst
@@ -285,3 +287,80 @@ def test_columns_from_integer_id_tables_equal_the_object_path(
         before=before, count=count, method="columns"
     )
     assert expected == matchusage.columnar_active_users(repository.match_columns(plan), plan)
+
+
+# -- two connections for a large table -------------------------------------------------------
+
+
+def _many_matches(count: int) -> list[Record]:
+    """Two organizations with *count* matches spread over a year, some ongoing, some groups."""
+    berlin = BillingCycle.monthly(datetime(2023, 12, 10, 9, tzinfo=ZoneInfo("Europe/Berlin")))
+    records: list[Record] = [
+        Organization("o1", "", "UTC", MONTHLY),
+        Organization("o2", "", "Europe/Berlin", berlin),
+        Program("p1", "o1"),
+        Program("p2", "o2"),
+    ]
+    for n in range(count):
+        start = T0 - timedelta(hours=(n * 7919) % (365 * 24))
+        end = None if n % 3 == 0 else start + timedelta(hours=(n * 104729) % (90 * 24))
+        users = {f"u{(n * k) % 499}" for k in (1, 7, 13)[: 2 + n % 2]}
+        records.append(Match(f"m{n}", f"p{1 + n % 2}", users, start, end))
+    return records
+
+
+def _statements(engine: sa.Engine) -> tuple[list[tuple[int, str]], Callable[[], None]]:
+    seen: list[tuple[int, str]] = []
+
+    def keep(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+        seen.append((id(conn.connection.dbapi_connection), statement))
+
+    sa.event.listen(engine, "before_cursor_execute", keep)
+    return seen, lambda: sa.event.remove(engine, "before_cursor_execute", keep)
+
+
+def test_a_large_table_is_read_in_two_halves_at_one_snapshot(
+    postgresql_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two connections, one snapshot, the same counts as one statement and the database."""
+    repository = SQLRepository(postgresql_engine)
+    repository.create_schema()
+    repository.add(*_many_matches(3000))
+    now = T0 + 40 * DAY
+    expected = repository.active_users_closed_periods(before=now, count=6, method="database")
+    monkeypatch.setattr(_columns, "_SPLIT_PAGES", 1)
+    seen, stop = _statements(postgresql_engine)
+    assert expected == repository.active_users_closed_periods(before=now, count=6, method="columns")
+    stop()
+    packed = {connection for connection, statement in seen if "string_agg" in statement}
+    assert 2 == len(packed)
+    assert any(statement.startswith("SET TRANSACTION SNAPSHOT") for _, statement in seen)
+    assert {k: {p: len(u) for p, u in v.items()} for k, v in expected.items()} == (
+        repository.count_closed_periods(before=now, count=6, method="columns")
+    )
+
+
+def test_without_a_spare_connection_one_statement_reads_it_all(
+    postgresql_url: str, postgresql_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool of one connection: no waiting for the connection the batch itself holds."""
+    with postgresql_engine.connect() as connection:
+        schema = connection.exec_driver_sql("SHOW search_path").scalar_one()
+    engine = sa.create_engine(
+        postgresql_url,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=5,
+        connect_args={"options": f"-csearch_path={schema}"},
+    )
+    repository = SQLRepository(engine)
+    repository.create_schema()
+    repository.add(*_many_matches(300))
+    monkeypatch.setattr(_columns, "_SPLIT_PAGES", 1)
+    seen, stop = _statements(engine)
+    now = T0 + 40 * DAY
+    report = repository.count_closed_periods(before=now, count=6, method="columns")
+    stop()
+    assert report == repository.count_closed_periods(before=now, count=6, method="database")
+    assert 1 == len({connection for connection, statement in seen if "string_agg" in statement})
+    engine.dispose()

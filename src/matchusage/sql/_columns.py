@@ -32,11 +32,14 @@ that names it.
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as postgresql_types
 
 from .._columnar import MatchColumns
 from .._periods import BillingPeriod
@@ -48,14 +51,17 @@ from ._schema import Instant, Tables, fits, is_integer_id, sqlite_text_form
 _POSTGRESQL_EPOCH_US = 946_684_800_000_000
 """2000-01-01 in microseconds since 1970-01-01: the zero of PostgreSQL's binary instants."""
 
-_ONGOING = (2**63 - 1).to_bytes(8, "big")
-"""The binary form of ``'infinity'``, standing in for the end of an ongoing match."""
+_ONGOING = (FOREVER - _POSTGRESQL_EPOCH_US).to_bytes(8, "big")
+"""The end of an ongoing match as a binary instant: `MatchColumns.ONGOING` once unpacked."""
 
 _SEPARATOR = b"\xff"
 """Between two user ids in their packed column: a byte that UTF-8 never contains."""
 
 _VALUES_ROWS = 1000
 """Windows per ``VALUES`` list outside PostgreSQL: four bound parameters a row."""
+
+_SPLIT_PAGES = 2_000
+"""From this many pages (16 MB) of the largest table on, two connections read a half each."""
 
 _WORK_MEM = "64MB"
 """Memory for the hash of the windows' matches, so the join stays in one pass."""
@@ -138,12 +144,13 @@ class _Reader:
         ]
         return bound_rows("windows", columns, rows, postgresql)
 
-    def candidates(self, windows: sa.FromClause, dialect: str) -> sa.Subquery:
+    def candidates(self, windows: sa.FromClause, dialect: str, part: Any = None) -> sa.Subquery:
         """``(code, started_at, ended_at, user_id, refused)``: one row per participant.
 
         Every match of an organization's programs overlapping its window,
         by the rule [`matches`][matchusage.sql.SQLRepository.matches] reads
         them with, so that a match it would refuse is among them, flagged.
+        Only the rows meeting *part*, if given.
         """
         t, mm, pp = self.tables, self.mapping.matches, self.mapping.programs
         m, g = t.matches, t.programs
@@ -189,7 +196,7 @@ class _Reader:
                     refused.label("refused"),
                 )
                 .select_from(joined)
-                .where(*present)
+                .where(*present, *([] if part is None else [part]))
             )
         return (selects[0] if len(selects) == 1 else sa.union_all(*selects)).subquery("candidates")
 
@@ -198,11 +205,57 @@ class _Reader:
     def packed(
         self, connection: sa.Connection, windows: list[tuple[Any, ...]], user_ids: bool
     ) -> FetchedColumns:
-        """The rows of *windows*, each column packed by the server into one ``bytea``."""
+        """The rows of *windows*, each column packed by the server into one ``bytea``.
+
+        A large table is read in two halves (by physical position) on two
+        connections at once, at the same snapshot: PostgreSQL runs one
+        statement on one core, and this statement (a join and an aggregate)
+        has no parallel plan.
+        """
         keys = [row[0] for row in windows]
         if not windows:
-            return _unpacked([b""] * 5, keys, user_ids)
-        c = self.candidates(self._windows_table(windows, postgresql=True), "postgresql")
+            return _unpacked([], keys, user_ids)
+        halves = self._halves(connection)
+        other = _same_snapshot(connection) if halves else None
+        if other is None:
+            return _unpacked([self._packed_rows(connection, windows)], keys, user_ids)
+        assert halves is not None
+        with other, ThreadPoolExecutor(max_workers=1) as pool:
+            later = pool.submit(self._packed_rows, other, windows, halves[1])
+            first = self._packed_rows(connection, windows, halves[0])
+            return _unpacked([first, later.result()], keys, user_ids)
+
+    def _halves(self, connection: sa.Connection) -> tuple[Any, Any] | None:
+        """Conditions on the rows of the first and of the second half of the largest table.
+
+        ``None`` when the table is small enough for one statement, or the
+        server cannot scan a range of pages (before PostgreSQL 14), or is a
+        standby (which cannot share its snapshot).
+        """
+        table = self.tables.participants
+        if table is None or self.mapping.participants is None:
+            table = self.tables.matches
+        name = connection.dialect.identifier_preparer.format_table(table)
+        pages, version, recovering = connection.execute(
+            sa.select(
+                sa.func.pg_relation_size(sa.cast(name, postgresql_types.REGCLASS))
+                / sa.cast(sa.func.current_setting("block_size"), sa.BigInteger),
+                sa.cast(sa.func.current_setting("server_version_num"), sa.Integer),
+                sa.func.pg_is_in_recovery(),
+            )
+        ).one()
+        if pages < _SPLIT_PAGES or version < 140000 or recovering:
+            return None
+        # The page numbers are integers: written into the statement, not bound.
+        position: sa.ColumnClause[Any] = sa.column("ctid", _selectable=table)
+        middle: sa.ColumnClause[Any] = sa.literal_column(f"'({pages // 2},0)'::tid")
+        return position < middle, position >= middle
+
+    def _packed_rows(
+        self, connection: sa.Connection, windows: list[tuple[Any, ...]], part: Any = None
+    ) -> tuple[bytes, ...]:
+        """The packed columns of the rows of *windows* (that meet the condition *part*)."""
+        c = self.candidates(self._windows_table(windows, postgresql=True), "postgresql", part)
         send = "timestamp_send" if self.mapping.naive_utc else "timestamptz_send"
 
         def instant(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
@@ -229,7 +282,7 @@ class _Reader:
         # For this transaction only: the hash of the windows' matches in one batch.
         connection.execute(sa.select(sa.func.set_config("work_mem", _WORK_MEM, True)))
         row = _execute_binary(connection, statement)
-        return _unpacked([b"" if value is None else bytes(value) for value in row], keys, user_ids)
+        return tuple(b"" if value is None else bytes(value) for value in row)
 
     # -- elsewhere: rows converted in Python --------------------------------------------------
 
@@ -261,6 +314,34 @@ class _Reader:
         return FetchedColumns(columns, frozenset(refused))
 
 
+def _same_snapshot(connection: sa.Connection) -> sa.Connection | None:
+    """Another connection of the engine, in a transaction that sees what *connection* sees.
+
+    ``None`` unless *connection* is in a ``REPEATABLE READ`` transaction (whose
+    one snapshot its statements share) and the engine's pool has a
+    connection to spare right now: waiting for one could mean waiting for
+    *connection* itself.
+    """
+    pool = connection.engine.pool
+    spare = isinstance(pool, sa.pool.NullPool) or (
+        isinstance(pool, sa.pool.QueuePool)
+        and (pool.checkedin() > 0 or pool.checkedout() < pool.size())
+    )
+    if not spare or connection.get_isolation_level() != "REPEATABLE READ":
+        return None
+    snapshot = connection.execute(sa.select(sa.func.pg_export_snapshot())).scalar_one()
+    if not re.fullmatch(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?", snapshot):
+        return None
+    other = connection.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    try:
+        # The first statement of its transaction; the snapshot's name is checked above.
+        other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+    except BaseException:
+        other.close()
+        raise
+    return other
+
+
 def _execute_binary(connection: sa.Connection, statement: sa.Select[Any]) -> sa.Row[Any]:
     """The one row of *statement*, in PostgreSQL's binary format where the driver has it.
 
@@ -281,23 +362,29 @@ def _execute_binary(connection: sa.Connection, statement: sa.Select[Any]) -> sa.
         sa.event.remove(connection, "before_cursor_execute", binary)
 
 
-def _unpacked(parts: list[bytes], keys: list[Any], user_ids: bool) -> FetchedColumns:
+def _unpacked(halves: list[tuple[bytes, ...]], keys: list[Any], user_ids: bool) -> FetchedColumns:
+    """The columns of the packed values of one statement, or of two halves, in order."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    codes, started, ended, users, refused_codes = parts
+    codes, started, ended, _, refused_codes = (
+        b"".join(half[n] for half in halves) for n in range(5)
+    )
+    # Each half's ids each end with the separator: the offsets are then
+    # contiguous, and the dictionary's labels lose it when decoded.
+    users = b"".join(half[3] + _SEPARATOR for half in halves if half[0])
     code = np.frombuffer(codes, ">i4").astype(np.intp)
     refused = np.unique(np.frombuffer(refused_codes, ">i4")).tolist()
 
     def instants(blob: bytes) -> Any:
         values = np.frombuffer(blob, ">i8").astype(np.int64)
-        ongoing = values == np.iinfo(np.int64).max
-        return np.where(ongoing, FOREVER, values + _POSTGRESQL_EPOCH_US)
+        # 'infinity' (the largest value) would overflow: it is never, like ONGOING.
+        np.minimum(values, FOREVER - _POSTGRESQL_EPOCH_US, out=values)
+        values += _POSTGRESQL_EPOCH_US
+        return values
 
-    # Each id keeps its separator as a terminator: the offsets are then
-    # contiguous, and the dictionary's labels lose it when decoded.
-    data = np.frombuffer(users + _SEPARATOR, np.uint8) if code.size else np.zeros(0, np.uint8)
+    data = np.frombuffer(users, np.uint8)
     ends = np.flatnonzero(data == _SEPARATOR[0])
     assert ends.size == code.size, "one user id per row"
     offsets = np.zeros(code.size + 1, np.int64)

@@ -130,8 +130,16 @@ class SQLRepository:
                 index.create(connection, checkfirst=True)
 
     @contextmanager
-    def _reading(self, what: str) -> Iterator[sa.Connection]:
+    def _reading(self, what: str, *, one_snapshot: bool = False) -> Iterator[sa.Connection]:
+        """A connection to read with, inside `database_errors`.
+
+        With *one_snapshot*, on PostgreSQL, its reads all see the database as
+        it was at the first of them (a ``REPEATABLE READ`` transaction), so
+        that a second connection can share that snapshot.
+        """
         with database_errors(what), self.engine.connect() as connection:
+            if one_snapshot and connection.dialect.name == "postgresql":
+                connection.execution_options(isolation_level="REPEATABLE READ")
             self._prepare(connection, what)
             yield connection
 
@@ -719,7 +727,7 @@ class SQLRepository:
         """
         from_columns, tally, result = ways
         require_aware(before, "SQLRepository", "before", InvalidRecordError)
-        with self._reading(what) as connection:
+        with self._reading(what, one_snapshot=True) as connection:
             periods, failed = self._closed_periods(connection, before, count)
             if self._by_columns(connection, method):
                 fetched = self._fetch_columns(connection, periods, user_ids=user_ids)
@@ -788,7 +796,7 @@ class SQLRepository:
             matchusage.exceptions.RepositoryError: The database failed.
         """
         checked = {key: check_periods(value) for key, value in periods.items()}
-        with self._reading("match_columns") as connection:
+        with self._reading("match_columns", one_snapshot=True) as connection:
             fetched = self._fetch_columns(connection, checked)
         for key in checked:
             if key in fetched.refused:
