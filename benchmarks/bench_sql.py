@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import random
 import sys
 import tempfile
@@ -39,12 +40,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import sqlalchemy as sa
 
 import matchusage
 from matchusage import BillingCycle, MatchColumns, Organization, Program
 from matchusage.sql import SQLRepository
-from matchusage.sql._pushdown import period_keys
+from matchusage.sql._columns import _Reader
 from matchusage.sql._schema import Instant
 
 UTC = timezone.utc
@@ -138,49 +140,95 @@ def load(repository: SQLRepository, matches: int) -> None:
         raw.close()
 
 
-def best(repeat: int, work: Callable[[], Any]) -> float:
-    times = []
+class ServerClock:
+    """CPU seconds the PostgreSQL server spent: its live processes, and those it has reaped."""
+
+    def __init__(self, url: str | None) -> None:
+        self.postmaster: int | None = None
+        if url is None or not Path("/proc").is_dir():
+            return
+        try:
+            engine = sa.create_engine(url)
+            with engine.connect() as connection:
+                folder = connection.exec_driver_sql("SHOW data_directory").scalar_one()
+            engine.dispose()
+            self.postmaster = int(Path(folder, "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, sa.exc.SQLAlchemyError):
+            self.postmaster = None  # a server on another machine, or unreadable
+
+    def seconds(self) -> float | None:
+        if self.postmaster is None:
+            return None
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            pid, parent = int(stat.parent.name), int(fields[1])
+            if pid == self.postmaster:
+                total += sum(int(f) for f in fields[11:15])  # its own and its reaped children's
+            elif parent == self.postmaster:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+
+
+@attrs.frozen
+class Timing:
+    wall: float
+    cpu: float
+    server: float | None
+
+
+def best(repeat: int, work: Callable[[], Any], server: ServerClock) -> Timing:
+    """The fastest of *repeat* runs, with the client's and the server's CPU seconds in it."""
+    found = []
     for _ in range(repeat):
+        served = server.seconds()
+        cpu = time.process_time()
         started = time.perf_counter()
         work()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        wall = time.perf_counter() - started
+        spent = server.seconds()
+        on_server = None if served is None or spent is None else spent - served
+        found.append(Timing(wall, time.process_time() - cpu, on_server))
+    return min(found, key=lambda timing: timing.wall)
 
 
 def _candidates_sql(repository: SQLRepository, plan: dict[str, Any]) -> str:
     """The columns path's rows as one SQL text (instants as microseconds), for other readers."""
-    pushdown = repository._pushdown
+    reader = _Reader(repository.mapping, repository._tables)
+    windows = reader.windows(plan)
+    candidates = reader.candidates(reader._windows_table(windows, postgresql=True), "postgresql")
+    epoch = [
+        sa.cast(sa.extract("epoch", c) * 1_000_000, sa.BigInteger)
+        for c in (candidates.c.started_at, candidates.c.ended_at)
+    ]
+    statement = sa.select(
+        candidates.c.code,
+        epoch[0],
+        sa.func.coalesce(epoch[1], MatchColumns.ONGOING),
+        candidates.c.user_id,
+    )
     with repository.engine.connect() as connection:
-        [(source, share)] = pushdown.shares(connection, period_keys(plan))
-        candidates = pushdown.candidates(source, share, None, False)
-        epoch = [
-            sa.cast(sa.extract("epoch", c) * 1_000_000, sa.BigInteger)
-            for c in (candidates.c.started_at, candidates.c.ended_at)
-        ]
-        statement = sa.select(
-            candidates.c.organization_id,
-            epoch[0],
-            sa.func.coalesce(epoch[1], MatchColumns.ONGOING),
-            candidates.c.user_id,
-        )
         compiled = statement.compile(
             dialect=connection.dialect, compile_kwargs={"literal_binds": True}
         )
-        return str(compiled)
+    return str(compiled)
 
 
 def _count_table(table: Any, plan: dict[str, Any]) -> dict[str, dict[Any, int]]:
     import pyarrow.compute as pc
 
-    organization = pc.dictionary_encode(table.column(0)).combine_chunks()
     user = pc.dictionary_encode(table.column(3)).combine_chunks()
     columns = MatchColumns(
         table.column(1).to_numpy(),
         table.column(2).to_numpy(),
-        organization.indices.to_numpy(),
+        table.column(0).to_numpy(),
         range(table.num_rows),
         user.indices.to_numpy(),
-        organization_ids=organization.dictionary.to_pylist(),
+        organization_ids=list(plan),
     )
     return matchusage.columnar_counts(columns, plan)
 
@@ -205,7 +253,7 @@ def other_readers(url: str, repository: SQLRepository) -> dict[str, Callable[[],
                 data = b"".join(bytes(block) for block in copy)
         finally:
             raw.close()
-        types = [pa.string(), pa.int64(), pa.int64(), pa.string()]
+        types = [pa.int64(), pa.int64(), pa.int64(), pa.string()]
         table = csv.read_csv(
             io.BytesIO(data),
             read_options=csv.ReadOptions(column_names=["o", "s", "e", "u"]),
@@ -280,19 +328,22 @@ def measure(
     for reader, work in readers.items():
         assert every == work(), f"every organization, {reader}: counts differ"
     loaded = len(repository.matches(large.id, start=periods[0].start, end=periods[-1].end))
+    server = ServerClock(url)
+    scenarios = [
+        (f"1 org, 6 periods ({loaded:,} matches in window)",
+         {"database": one_pushdown, "columns": one_columns, "Python objects": one_python}),
+        (f"{SMALL + 1} orgs x 6 periods",
+         {"database": all_pushdown, "columns": all_columns, "Python objects": all_python,
+          **{f"columns via {reader}": work for reader, work in readers.items()}}),
+    ]  # fmt: skip
     results = []
-    for scenario, pushdown, columns, python in [
-        (f"1 org, 6 periods ({loaded:,} matches in window)", one_pushdown, one_columns,
-         one_python),
-        (f"{SMALL + 1} orgs x 6 periods", all_pushdown, all_columns, all_python),
-    ]:  # fmt: skip
-        pushed, read, swept = (best(repeat, work) for work in (pushdown, columns, python))
-        results.append((name, scenario, f"{pushed:.3f}", f"{read:.3f}", f"{swept:.3f}",
-                        f"{pushed / read:.1f}x", f"{swept / pushed:.1f}x"))  # fmt: skip
-    for reader, work in readers.items():
-        via = best(repeat, work)
-        scenario = f"{SMALL + 1} orgs x 6 periods, columns via {reader}"
-        results.append((name, scenario, "", f"{via:.3f}", "", "", ""))  # fmt: skip
+    for scenario, ways in scenarios:
+        timings = {way: best(repeat, work, server) for way, work in ways.items()}
+        database = timings["database"].wall
+        for way, timing in timings.items():
+            on_server = "" if timing.server is None else f"{timing.server:.2f}"
+            results.append((name, scenario, way, f"{timing.wall:.3f}", f"{timing.cpu:.2f}",
+                            on_server, f"{database / timing.wall:.2f}x"))  # fmt: skip
     return results
 
 
@@ -325,11 +376,13 @@ def main() -> None:
             postgresql = sa.create_engine(url)
             results += measure("PostgreSQL", postgresql, options.matches, options.repeat, url)
             postgresql.dispose()
-    header = ("database", "scenario", "database s", "columns s", "python s", "database/columns",
-              "python/database")  # fmt: skip
+    header = ("database", "scenario", "way", "wall s", "client CPU s", "server CPU s",
+              "speed vs database")  # fmt: skip
     widths = [max(len(row[i]) for row in [header, *results]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *results]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\n{os.cpu_count()} CPUs, load average {load:.1f} at the end", file=sys.stderr)
 
 
 if __name__ == "__main__":
