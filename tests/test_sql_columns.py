@@ -312,8 +312,8 @@ def _many_matches(count: int) -> list[Record]:
 def _statements(engine: sa.Engine) -> tuple[list[tuple[int, str]], Callable[[], None]]:
     seen: list[tuple[int, str]] = []
 
-    def keep(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
-        seen.append((id(conn.connection.dbapi_connection), statement))
+    def keep(conn, cursor, statement, parameters, *_):  # type: ignore[no-untyped-def]
+        seen.append((id(conn.connection.dbapi_connection), f"{statement} {parameters}"))
 
     sa.event.listen(engine, "before_cursor_execute", keep)
     return seen, lambda: sa.event.remove(engine, "before_cursor_execute", keep)
@@ -326,6 +326,8 @@ def test_a_large_table_is_read_in_two_halves_at_one_snapshot(
     repository = SQLRepository(postgresql_engine)
     repository.create_schema()
     repository.add(*_many_matches(3000))
+    with postgresql_engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")  # the planner's estimates decide
     now = T0 + 40 * DAY
     expected = repository.active_users_closed_periods(before=now, count=6, method="database")
     monkeypatch.setattr(_columns, "_SPLIT_PAGES", 1)
@@ -356,6 +358,8 @@ def test_without_a_spare_connection_one_statement_reads_it_all(
     repository = SQLRepository(engine)
     repository.create_schema()
     repository.add(*_many_matches(300))
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
     monkeypatch.setattr(_columns, "_SPLIT_PAGES", 1)
     seen, stop = _statements(engine)
     now = T0 + 40 * DAY
@@ -364,3 +368,27 @@ def test_without_a_spare_connection_one_statement_reads_it_all(
     assert report == repository.count_closed_periods(before=now, count=6, method="database")
     assert 1 == len({connection for connection, statement in seen if "string_agg" in statement})
     engine.dispose()
+
+
+def test_the_tables_are_read_whole_only_for_a_large_share_of_the_matches(
+    postgresql_engine: sa.Engine,
+) -> None:
+    """The planner's estimate for the organizations' programs decides, not its average."""
+    repository = SQLRepository(postgresql_engine)
+    repository.create_schema()
+    repository.add(
+        *_many_matches(3000),
+        Organization("o3", "", "UTC", MONTHLY),
+        Program("p3", "o3"),
+        Match("small", "p3", {"u1"}, T0),
+    )
+    with postgresql_engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
+    periods = MONTHLY.closed_periods(before=T0 + 40 * DAY, count=6)
+    for key, whole in (("o1", True), ("o3", False)):
+        seen, stop = _statements(postgresql_engine)
+        columns = repository.match_columns({key: periods})
+        stop()
+        assert whole == any("enable_nestloop" in statement for _, statement in seen)
+        expected = repository.count_by_organization({key: periods})
+        assert expected == matchusage.columnar_counts(columns, {key: periods})
