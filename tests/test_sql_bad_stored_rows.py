@@ -4,18 +4,21 @@ A stored row that [`Match`][matchusage.Match] refuses (an end before the
 start, a participant row without a user, an empty id, an unknown role) can
 only be written around the adapter. Every SQL counting path must then raise
 the error [`SQLRepository.matches`][matchusage.sql.SQLRepository.matches]
-raises for the same window, never count around the row; a batch fails that
-organization alone. Every test runs on SQLite and on PostgreSQL.
+raises for the same window, never count around the row (nor read it out as
+columns); a batch fails that organization alone. Every test runs on SQLite
+and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Literal
 
 import pytest
 import sqlalchemy as sa
 
+import matchusage
 from matchusage import BillingCycle, BillingPeriod, Match, Organization, Program
 from matchusage.exceptions import InvalidMatchError, UnknownRecordError
 from matchusage.sql import ParticipantTable, SchemaMapping, SQLRepository
@@ -131,20 +134,34 @@ def test_counting_raises_what_reading_the_matches_raises(
     assert message == str(raised.value)
 
 
+@pytest.mark.parametrize("method", ["database", "columns"])
 @pytest.mark.parametrize("bad", list(BAD_ROWS.values()), ids=list(BAD_ROWS))
 def test_a_batch_fails_the_organization_alone(
-    repository: SQLRepository, bad: Callable[[SQLRepository], None]
+    repository: SQLRepository,
+    bad: Callable[[SQLRepository], None],
+    method: Literal["database", "columns"],
 ) -> None:
     bad(repository)
     message = expected_error(repository, PERIODS)
-    counts = repository.count_closed_periods(before=MAY, count=3, method="database")
-    users = repository.active_users_closed_periods(before=MAY, count=3, method="database")
+    counts = repository.count_closed_periods(before=MAY, count=3, method=method)
+    users = repository.active_users_closed_periods(before=MAY, count=3, method=method)
     for report in (counts, users):
         assert ["o1"] == list(report.failed)
         assert isinstance(report.failed["o1"], InvalidMatchError)
         assert message == str(report.failed["o1"])
     assert {"o2": {FEBRUARY: 0, MARCH: 2, APRIL: 2}} == counts
     assert {"o2": {FEBRUARY: set(), MARCH: {"u3", "u4"}, APRIL: {"u3", "u4"}}} == users
+
+
+@pytest.mark.parametrize("bad", list(BAD_ROWS.values()), ids=list(BAD_ROWS))
+def test_reading_columns_raises_what_reading_the_matches_raises(
+    repository: SQLRepository, bad: Callable[[SQLRepository], None]
+) -> None:
+    bad(repository)
+    message = expected_error(repository, PERIODS)
+    with pytest.raises(InvalidMatchError) as raised:
+        repository.match_columns({"o2": PERIODS, "o1": PERIODS})
+    assert message == str(raised.value)
 
 
 def test_a_bad_match_outside_the_window_is_not_read_and_not_refused(
@@ -156,9 +173,12 @@ def test_a_bad_match_outside_the_window_is_not_read_and_not_refused(
     expected = {FEBRUARY: 2, MARCH: 2, APRIL: 2}
     assert expected == repository.count_active_users("o1", PERIODS)
     assert {"o1": expected} == repository.count_by_organization({"o1": PERIODS})
-    report = repository.count_closed_periods(before=MAY, count=3, method="database")
-    assert report.ok
-    assert expected == report["o1"]
+    for method in ("database", "columns"):
+        report = repository.count_closed_periods(before=MAY, count=3, method=method)
+        assert report.ok
+        assert expected == report["o1"]
+    columns = repository.match_columns({"o1": PERIODS})
+    assert expected == matchusage.columnar_counts(columns, {"o1": PERIODS})["o1"]
 
 
 def test_a_bad_match_of_another_program_is_not_refused_for_one_program(

@@ -18,17 +18,12 @@ from hypothesis import strategies as st
 
 import matchusage
 from matchusage import BillingCycle, BillingPeriod, Match, Organization, Program
-from matchusage.exceptions import InvalidMatchError, InvalidRecordError
+from matchusage.exceptions import InvalidRecordError
 from matchusage.sql import (
-    MatchTable,
-    OrganizationTable,
-    ParticipantTable,
-    ProgramTable,
     SchemaMapping,
     SQLRepository,
     _columns,
 )
-from matchusage.sql._schema import Instant
 from matchusage.testing import strategies as mst
 from matchusage.testing.contracts import Record
 
@@ -146,95 +141,6 @@ def test_naive_utc_columns_are_read_as_utc(postgresql_engine: sa.Engine) -> None
                                                        method="columns")  # fmt: skip
     columns = repository.match_columns({"o1": periods})
     assert [matchusage.MatchColumns.ONGOING] != list(columns.end_us)
-
-
-# -- matches that reading them as objects refuses --------------------------------------------
-
-BAD_ROW_TABLES = """
-CREATE TABLE teams (team_id TEXT PRIMARY KEY, tz TEXT NOT NULL, anchor {instant} NOT NULL);
-CREATE TABLE squads (squad_id TEXT PRIMARY KEY, team_id TEXT NOT NULL);
-CREATE TABLE pairings (pairing_id TEXT PRIMARY KEY, squad_id TEXT NOT NULL,
-                       began {instant} NOT NULL, finished {instant});
-CREATE TABLE seats (pairing_id TEXT NOT NULL, person_id TEXT)
-"""
-
-BAD_ROW_MAPPING = SchemaMapping(
-    organizations=OrganizationTable(
-        "teams", id="team_id", name=None, timezone="tz", cycle_anchor="anchor",
-        cycle_unit=None, cycle_every=None,
-    ),
-    programs=ProgramTable("squads", id="squad_id", organization_id="team_id", name=None),
-    matches=MatchTable("pairings", id="pairing_id", program_id="squad_id", started_at="began",
-                       ended_at="finished"),
-    participants=ParticipantTable("seats", match_id="pairing_id", user_id="person_id", role=None),
-)  # fmt: skip
-
-
-@pytest.fixture
-def loose_tables(sql_engine: sa.Engine) -> SQLRepository:
-    """An application's tables that hold what a Match cannot: no NOT NULL on a participant."""
-    execute(sql_engine, *BAD_ROW_TABLES.format(instant=instant_type(sql_engine)).split(";"))
-    repository = SQLRepository(sql_engine, BAD_ROW_MAPPING)
-    repository.add(
-        Organization("o1", "", "UTC", MONTHLY),
-        Organization("o2", "", "Europe/Berlin", BillingCycle.monthly(
-            datetime(2024, 1, 15, tzinfo=ZoneInfo("Europe/Berlin")))),
-        Program("p1", "o1"),
-        Program("p2", "o2"),
-        Match("good-1", "p1", {"u1", "u2"}, T0 - 20 * DAY),
-        Match("good-2", "p2", {"u1", "u3"}, T0 - 20 * DAY, T0 + 5 * DAY),
-    )  # fmt: skip
-    return repository
-
-
-BAD_ROWS = {
-    "ended before started": [
-        ("INSERT INTO pairings VALUES ('bad', 'p1', :began, :finished)",
-         {"began": T0 + DAY, "finished": T0 - DAY}),
-        ("INSERT INTO seats VALUES ('bad', 'u4')", {}),
-    ],
-    "no user": [
-        ("INSERT INTO pairings VALUES ('bad', 'p1', :began, NULL)", {"began": T0}),
-        ("INSERT INTO seats VALUES ('bad', 'u4')", {}),
-        ("INSERT INTO seats VALUES ('bad', NULL)", {}),
-    ],
-    "empty user id": [
-        ("INSERT INTO pairings VALUES ('bad', 'p1', :began, :finished)",
-         {"began": T0, "finished": T0}),
-        ("INSERT INTO seats VALUES ('bad', '')", {}),
-    ],
-}  # fmt: skip
-
-
-@pytest.mark.parametrize("bad", list(BAD_ROWS))
-def test_a_match_reading_refuses_fails_its_organization_by_columns_too(
-    loose_tables: SQLRepository, bad: str
-) -> None:
-    """Never counted silently: its organization fails with the error reading it raises."""
-    repository = loose_tables
-    for statement, values in BAD_ROWS[bad]:
-        stored = {k: Instant().process_bind_param(v, repository.engine.dialect)
-                  for k, v in values.items()}  # fmt: skip
-        with repository.engine.begin() as connection:
-            connection.execute(sa.text(statement), stored)
-    now = T0 + 40 * DAY
-    periods = MONTHLY.closed_periods(before=now, count=3)
-    with pytest.raises(InvalidMatchError, match="'bad'") as reading:
-        repository.matches("o1", start=periods[0].start, end=periods[-1].end)
-    counts = repository.count_closed_periods(before=now, count=3, method="columns")
-    users = repository.active_users_closed_periods(before=now, count=3, method="columns")
-    for report in (counts, users):
-        assert ["o1"] == list(report.failed)
-        assert str(reading.value) == str(report.failed["o1"])
-        assert ["o2"] == list(report)
-    assert [0, 2, 2] == list(counts["o2"].values())
-    with pytest.raises(InvalidMatchError, match="'bad'"):
-        repository.match_columns({"o1": periods})
-    # Before the match, reading does not meet it: neither do the columns.
-    december = {"o1": [MONTHLY.period(-1)]}
-    assert {"o1": {MONTHLY.period(-1): 0}} == matchusage.columnar_counts(
-        repository.match_columns(december), december
-    )
 
 
 # -- integer ids and every time zone ---------------------------------------------------------

@@ -22,11 +22,12 @@ spends more per message than the server spends packing; see the page
 "Counting in the database".) Elsewhere the rows are fetched and converted
 in Python.
 
-A match that reading it as a [`Match`][matchusage.Match] refuses (an end
-before its start, a participant row without a user) is not counted: its
-rows are flagged, and its organization is reported as refused, so that the
-caller can read that organization's matches as objects and raise the error
-that names it.
+A match that reading it as a [`Match`][matchusage.Match] refuses (see
+[`RowMapper.refused`][matchusage.sql._rows.RowMapper.refused]: an end before
+its start, a participant row without a user, an unknown role, ...) is not
+counted: its rows are flagged, and its organization is reported as refused,
+so that the caller can read that organization's matches as objects and
+raise the error that names it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from .._periods import BillingPeriod
 from .._time import FOREVER, to_micros
 from ._bound import bound_rows
 from ._mapping import SchemaMapping
-from ._schema import Instant, Tables, fits, is_integer_id, sqlite_text_form
+from ._rows import RowMapper
+from ._schema import Instant, Tables, fits
 
 _POSTGRESQL_EPOCH_US = 946_684_800_000_000
 """2000-01-01 in microseconds since 1970-01-01: the zero of PostgreSQL's binary instants."""
@@ -167,30 +169,22 @@ class _Reader:
         )
         joined = windows.join(g, g.c[pp.organization_id] == w.organization_id).join(m, in_window)
         j = self.mapping.participants
-        selects = []
-        sources: list[tuple[sa.Column[Any], list[sa.ColumnElement[bool]]]]
+        # (user, role, condition for a row to be someone) of each source of users
+        sources: list[tuple[sa.Column[Any], sa.Column[Any] | None, list[Any]]]
         if t.participants is not None and j is not None:
-            user = t.participants.c[j.user_id]
-            joined = joined.join(t.participants, t.participants.c[j.match_id] == m.c[mm.id])
+            p = t.participants
+            joined = joined.join(p, p.c[j.match_id] == m.c[mm.id])
             # A participant row without a user is refused, like reading it as a Match.
-            sources = [(user, [])]
+            sources = [(p.c[j.user_id], p.c[j.role] if j.role else None, [])]
         else:
             assert mm.mentor is not None  # checked by SchemaMapping
             assert mm.mentee is not None
             # A NULL mentor or mentee is no one.
-            sources = [(m.c[name], [m.c[name].is_not(None)]) for name in (mm.mentor, mm.mentee)]
-        text_forms = []
-        if dialect == "sqlite":
-            # Instants are text there, compared as strings: right only for the form written.
-            form = sqlite_text_form(self.mapping.naive_utc)
-            text_forms = [
-                sa.type_coerce(column, sa.String).not_like(form) for column in (started, ended)
-            ]
-        for user, present in sources:
-            problems = [ended < started, user.is_(None), *text_forms]
-            if not is_integer_id(user):
-                problems.append(user == "")
-            refused = sa.case((sa.or_(*problems), 1), else_=0)
+            sources = [(m.c[n], None, [m.c[n].is_not(None)]) for n in (mm.mentor, mm.mentee)]
+        mapper = RowMapper(self.mapping, self.tables)
+        selects = []
+        for user, role, present in sources:
+            refused = sa.case((mapper.refused(dialect, user, role), 1), else_=0)
             selects.append(
                 sa.select(
                     w.code.label("code"),
