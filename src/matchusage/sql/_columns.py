@@ -19,8 +19,10 @@ values crosses the wire, in PostgreSQL's binary format, on the repository's
 own connection, and numpy and pyarrow turn them into columns without a Python
 step per row. (``COPY ... TO STDOUT`` sends one message per row, and psycopg
 spends more per message than the server spends packing; see the page
-"Counting in the database".) Elsewhere the rows are fetched and converted
-in Python.
+"Counting in the database".) When the windows hold a large share of the
+matches, the statement reads the tables whole with hash joins, in two halves
+on two connections at one snapshot (see `_Reader.packed`). Elsewhere the
+rows are fetched and converted in Python.
 
 A match that reading it as a [`Match`][matchusage.Match] refuses (see
 [`RowMapper.refused`][matchusage.sql._rows.RowMapper.refused]: an end before
