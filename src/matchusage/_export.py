@@ -244,7 +244,7 @@ class _ColumnsWriter:
     def write(self, period: BillingPeriod, runs: UserRuns, tail: tuple[str, ...]) -> int | None:
         """Write the rows of *runs*; ``None`` (nothing written) if they are left to the csv module.
 
-        They are without pyarrow, or when their text is not UTF-8.
+        They are left to it without pyarrow, and when their text is not UTF-8.
         """
         if self._writer is None:
             try:
