@@ -119,13 +119,17 @@ ONE_ORGANIZATION: dict[str, Callable[[SQLRepository], object]] = {
 }
 
 
+@pytest.mark.parametrize("values_rows", [1000, 1], ids=["one-statement", "row-by-row"])
 @pytest.mark.parametrize("call", list(ONE_ORGANIZATION.values()), ids=list(ONE_ORGANIZATION))
 @pytest.mark.parametrize("bad", list(BAD_ROWS.values()), ids=list(BAD_ROWS))
 def test_counting_raises_what_reading_the_matches_raises(
     repository: SQLRepository,
     bad: Callable[[SQLRepository], None],
     call: Callable[[SQLRepository], object],
+    values_rows: int,
 ) -> None:
+    """Also with the period rows sent in shares (outside PostgreSQL: one per statement)."""
+    repository._pushdown.values_rows = values_rows
     bad(repository)
     message = expected_error(repository, PERIODS)
     assert "'bad'" in message or "''" in message  # the match is named
@@ -209,3 +213,14 @@ def test_every_unknown_organization_is_named(repository: SQLRepository) -> None:
             call(plan)
         assert ("organization", ("x9", "x1", "x5")) == (raised.value.kind, raised.value.record_ids)
         assert "unknown organizations 'x9', 'x1' and 'x5'" == str(raised.value)
+
+
+@pytest.mark.parametrize("values_rows", [1000, 1], ids=["one-statement", "row-by-row"])
+def test_a_stream_of_ids_refuses_before_its_first_pair(
+    repository: SQLRepository, values_rows: int
+) -> None:
+    repository._pushdown.values_rows = values_rows
+    store(repository, at(4, 20), at(4, 10), ("u5", None))  # in the last period only
+    stream = repository.iter_active_users("o1", PERIODS)
+    with pytest.raises(InvalidMatchError, match="'bad'"):
+        next(stream)

@@ -45,7 +45,7 @@ class Pushdown:
 
     mapping: SchemaMapping
     tables: Tables
-    # Period rows per VALUES list outside PostgreSQL: at six bound parameters
+    # Period rows per VALUES list outside PostgreSQL: at five bound parameters
     # a row, under SQLite's limit of 32,766.
     values_rows: int = 1000
 
@@ -71,14 +71,13 @@ class Pushdown:
         counts = {key: dict.fromkeys(value, 0) for key, value in periods.items()}
         refused: set[str] = set()
         for hits, keys in self._hits(connection, periods, program_id):
-            statement = sa.select(
-                hits.c.k, sa.func.count(sa.distinct(hits.c.user_id)), sa.func.max(hits.c.refused)
-            )
-            for k, number, bad in connection.execute(statement.group_by(hits.c.k)):
+            statement = sa.select(hits.c.k, sa.func.count(sa.distinct(hits.c.user_id)))
+            for k, number in connection.execute(statement.group_by(hits.c.k)):
                 key, period = keys[k]
-                counts[key][period] = number
-                if bad:
+                if period is None:
                     refused.add(key)
+                else:
+                    counts[key][period] = number
         return Tally(counts, frozenset(refused))
 
     def users_rows(
@@ -91,26 +90,23 @@ class Pushdown:
         """``(organization id, period, user id)`` rows, ordered by period row then user id.
 
         The organizations with a refused row are added to *refused*, and
-        their rows left out. Refused rows come first, so an organization is
-        refused before any of its rows is yielded (unless its periods fill
-        more than one share, see [`shares`][matchusage.sql._pushdown.Pushdown.shares]).
+        their rows left out. Span rows come first (in the first shares, see
+        [`shares`][matchusage.sql._pushdown.Pushdown.shares]), so an
+        organization is refused before any of its rows is yielded.
         """
         for hits, keys in self._hits(connection, periods, program_id):
             # Ordered by id as text, as in memory, also for an integer column.
             text = hits.c.user_id
             if is_integer_id(hits.c.user_id):
                 text = sa.cast(hits.c.user_id, sa.String).label("user_text")
-            flag = sa.func.coalesce(hits.c.refused, 0).label("flag")
             statement = (
-                sa.select(hits.c.k, hits.c.user_id, flag, text)
-                .distinct()
-                .order_by(flag.desc(), hits.c.k, text)
+                sa.select(hits.c.k, hits.c.user_id, text).distinct().order_by(hits.c.k, text)
             )
             # Per statement: Connection.execution_options() would change the connection.
             rows = connection.execute(statement, execution_options={"yield_per": 10_000})
-            for k, user_id, bad, _ in rows:
+            for k, user_id, _ in rows:
                 key, period = keys[k]
-                if bad:
+                if period is None:
                     refused.add(key)
                 elif key not in refused:
                     yield key, period, user_id
@@ -120,47 +116,49 @@ class Pushdown:
         connection: sa.Connection,
         periods: Mapping[str, Sequence[BillingPeriod]],
         program_id: str | None,
-    ) -> Iterator[tuple[sa.Subquery, list[tuple[str, BillingPeriod]]]]:
-        """The ``(k, user_id, refused)`` rows of every user in a match overlapping period row *k*.
+    ) -> Iterator[tuple[sa.Subquery, list[tuple[str, BillingPeriod | None]]]]:
+        """The ``(k, user_id)`` rows of every user in a match overlapping row *k*'s span.
 
-        ``refused`` is 1 on the rows of a match that reading it as an object
-        refuses: such a row meets every period row of its organization if it
-        lies in the window the objects would be read over. Yields
-        subqueries, one per share of the period rows (see
-        [`shares`][matchusage.sql._pushdown.Pushdown.shares]), with the
-        ``(organization id, period)`` each *k* stands for.
+        Row *k* is a period of an organization, or the span of all its
+        periods, which only refused rows meet (see `shares`): an
+        organization has a refused match in its window if its span row has a
+        hit. Yields subqueries, one per share of the rows, with the
+        ``(organization id, period)`` each *k* stands for (``None`` for a span).
         """
         keys = period_keys(periods)
-        for source, share in self.shares(connection, keys, program_id):
-            yield self._hits_query(source, share, program_id, connection.dialect.name), keys
+        labels: list[tuple[str, BillingPeriod | None]] = [(key, None) for key in _spans(keys)]
+        labels += keys
+        for source, share in self.shares(connection, labels, program_id):
+            yield self._hits_query(source, share, program_id, connection.dialect.name), labels
 
     def shares(
         self,
         connection: sa.Connection,
-        keys: Sequence[tuple[str, BillingPeriod]],
+        labels: Sequence[tuple[str, BillingPeriod | None]],
         program_id: str | None = None,
     ) -> Iterator[tuple[sa.CTE, list[tuple[Any, ...]]]]:
-        """The period rows ``(organization_id, k, start, end, span_start, span_end)``, by share.
+        """The rows ``(organization_id, k, start, end, span)`` as CTEs, share by share.
 
-        Row *k* is ``keys[k]``; its span is the window from the first start to
-        the last end of its organization's periods, the window
-        [`matches`][matchusage.sql.SQLRepository.matches] would read them
-        over. Shares come in the order of *k*. Nothing is
-        written, so counting works on a read-only connection (a hot standby,
-        a read-only role): PostgreSQL receives every period row in one
-        statement as six bound arrays; other databases receive up to
-        `values_rows` rows per statement as a ``VALUES`` list, under every
-        engine's limit on bound parameters. Ids that cannot be in the mapped
-        columns (a non-decimal id for an integer column) match nothing.
+        Row *k* is ``labels[k]``: a period of an organization, or (with
+        ``span`` 1, period ``None``) the window from the first start to the
+        last end of the organization's periods, the window
+        [`matches`][matchusage.sql.SQLRepository.matches] reads them over.
+        Shares come in the order of *k*. Nothing is written, so counting works
+        on a read-only connection (a hot standby, a read-only role):
+        PostgreSQL receives every row in one statement as five bound arrays;
+        other databases receive up to `values_rows` rows per statement as a
+        ``VALUES`` list, under every engine's limit on bound parameters. Ids
+        that cannot be in the mapped columns (a non-decimal id for an integer
+        column) match nothing.
         """
         program = self.tables.matches.c[self.mapping.matches.program_id]
         if program_id is not None and not fits(program, program_id):
             return
         organization = self.tables.programs.c[self.mapping.programs.organization_id]
-        spans = _spans(keys)
+        spans = _spans([(key, period) for key, period in labels if period is not None])
         rows = [
-            (key, k, period.start, period.end, *spans[key])
-            for k, (key, period) in enumerate(keys)
+            (key, k, *((period.start, period.end, 0) if period else (*spans[key], 1)))
+            for k, (key, period) in enumerate(labels)
             if fits(organization, key)
         ]
         postgresql = connection.dialect.name == "postgresql"
@@ -177,7 +175,9 @@ class Pushdown:
         columns: list[sa.ColumnClause[Any]] = [
             sa.column("organization_id", organization),
             sa.column("k", sa.Integer),
-            *(sa.column(name, instant) for name in _INSTANTS),
+            sa.column("period_start", instant),
+            sa.column("period_end", instant),
+            sa.column("span", sa.Integer),
         ]
         bound = bound_rows("periods", columns, rows, postgresql)
         return bound if isinstance(bound, sa.CTE) else sa.select(*bound.c).cte("periods")
@@ -193,21 +193,15 @@ class Pushdown:
         candidates = self.candidates(periods, rows, program_id, dialect)
         c, p = candidates.c, periods.c
         # Each candidate meets the periods it overlaps by a positive amount,
-        overlap = sa.and_(
-            c.started_at < p.period_end, sa.or_(c.ended_at.is_(None), c.ended_at > p.period_start)
+        # and a refused one its organization's span too. (Reading matches
+        # meets one ending before it starts by the same comparisons.)
+        on = sa.and_(
+            c.organization_id == p.organization_id,
+            c.started_at < p.period_end,
+            sa.or_(c.ended_at.is_(None), c.ended_at > p.period_start),
+            sa.or_(p.span == 0, c.refused.is_not(None)),
         )
-        # and a refused one every period of its organization, if in the span.
-        in_span = sa.and_(
-            c.refused.is_not(None),
-            c.started_at < p.span_end,
-            sa.or_(c.ended_at.is_(None), c.ended_at > p.span_start),
-        )
-        on = sa.and_(c.organization_id == p.organization_id, sa.or_(overlap, in_span))
-        return (
-            sa.select(p.k, c.user_id, c.refused)
-            .select_from(periods.join(candidates, on))
-            .subquery("hits")
-        )
+        return sa.select(p.k, c.user_id).select_from(periods.join(candidates, on)).subquery("hits")
 
     def candidates(
         self,
@@ -218,9 +212,9 @@ class Pushdown:
     ) -> sa.Subquery:
         """``(organization_id, started_at, ended_at, user_id, refused)`` of the window's matches.
 
-        The window runs from the first span start to the last span end of
-        *rows* (see `shares`), for the organizations of *periods*; one row
-        per participant. ``refused`` is 1 on the rows of a match that
+        The window runs from the first start to the last end of *rows* (see
+        `shares`), for the organizations of *periods*; one row per
+        participant. ``refused`` is 1 on the rows of a match that
         reading it as a [`Match`][matchusage.Match] refuses
         ([`RowMapper.refused`][matchusage.sql._rows.RowMapper.refused] on
         the connection's *dialect*), ``NULL`` on the others. Such rows are
@@ -231,7 +225,7 @@ class Pushdown:
         t, mm, pp = self.tables, self.mapping.matches, self.mapping.programs
         m, g = t.matches, t.programs
         started, ended = m.c[mm.started_at], m.c[mm.ended_at]
-        first, last = min(row[4] for row in rows), max(row[5] for row in rows)
+        first, last = min(row[2] for row in rows), max(row[3] for row in rows)
         # First the candidates: every (organization, start, end, user) of a
         # match in the whole window, each match joined to its participants
         # once. Ongoing and ended matches are read separately: without an OR,
@@ -278,10 +272,6 @@ class Pushdown:
                     .where(g.c[pp.organization_id].in_(organizations), *half, *present)
                 )
         return sa.union_all(*selects).subquery("candidates")
-
-
-_INSTANTS = ("period_start", "period_end", "span_start", "span_end")
-"""The instant columns of a period row."""
 
 
 def _spans(keys: Sequence[tuple[str, BillingPeriod]]) -> dict[str, tuple[datetime, datetime]]:
