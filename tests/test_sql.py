@@ -389,6 +389,42 @@ def test_overlap_query_uses_the_indexes(repository: SQLRepository) -> None:
             assert "started_at <" in plan or "ended_at >" in plan
 
 
+def test_counting_checks_the_roles_from_an_index_alone(repository: SQLRepository) -> None:
+    """Refusing unknown roles reads the participants' roles from an index, not their table."""
+    load(repository, example_records(Match("m", "p1", {"u1"}, T0)))
+    statements: list[tuple[str, Any]] = []
+
+    def keep(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append((statement, params))
+
+    sa.event.listen(repository.engine, "before_cursor_execute", keep)
+    repository.count_active_users("o1", [BillingPeriod(T0, T0 + DAY)])
+    sa.event.remove(repository.engine, "before_cursor_execute", keep)
+    statement, params = next((s, p) for s, p in statements if "count(DISTINCT" in s)
+    with repository.engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        if repository.engine.dialect.name == "sqlite":
+            cursor = raw.cursor()
+            cursor.execute("EXPLAIN QUERY PLAN " + statement, params)
+            plan = [str(row[-1]) for row in cursor.fetchall()]
+            reads = [step for step in plan if "matchusage_participants" in step]
+            assert reads
+            assert all("COVERING INDEX ix_matchusage_participants_role" in r for r in reads)
+        else:
+            raw.autocommit = True  # type: ignore[attr-defined]
+            cursor = raw.cursor()
+            cursor.execute("VACUUM matchusage_participants")  # marks the pages all-visible
+            # The table is tiny: forbid the plans a planner would rightly prefer for it.
+            for scan in ("seqscan", "bitmapscan", "hashjoin", "mergejoin"):
+                cursor.execute(f"SET enable_{scan} = off")
+            cursor.execute("EXPLAIN " + statement, params)
+            plan = [row[0] for row in cursor.fetchall()]
+            reads = [step for step in plan if "on matchusage_participants" in step]
+            assert reads
+            assert all("Index Only Scan using ix_matchusage_participants_role" in r for r in reads)
+
+
 def test_create_schema_creates_the_indexes_on_existing_tables(sql_engine: sa.Engine) -> None:
     repository = SQLRepository(sql_engine)
     repository._tables.metadata.create_all(sql_engine)  # tables without their indexes

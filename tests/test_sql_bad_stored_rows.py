@@ -21,7 +21,7 @@ import sqlalchemy as sa
 import matchusage
 from matchusage import BillingCycle, BillingPeriod, Match, Organization, Program
 from matchusage.exceptions import InvalidMatchError, UnknownRecordError
-from matchusage.sql import ParticipantTable, SchemaMapping, SQLRepository
+from matchusage.sql import MatchTable, ParticipantTable, ProgramTable, SchemaMapping, SQLRepository
 
 UTC = timezone.utc
 MONTHLY = BillingCycle.monthly(datetime(2024, 1, 1, tzinfo=UTC))
@@ -224,3 +224,161 @@ def test_a_stream_of_ids_refuses_before_its_first_pair(
     stream = repository.iter_active_users("o1", PERIODS)
     with pytest.raises(InvalidMatchError, match="'bad'"):
         next(stream)
+
+
+# -- rows of one match id that disagree ---------------------------------------------------
+
+
+def copied_repository(repository: SQLRepository, *, view: bool = False) -> SQLRepository:
+    """*repository*'s matches and programs copied into tables ``copy_*`` without a primary
+    key, unique index or foreign key, as an application's may be; mapped as they are, or
+    through views of them."""
+    mapped = "view" if view else "copy"
+    with repository.engine.begin() as connection:
+        for name in ("matches", "programs"):
+            connection.execute(
+                sa.text(f"CREATE TABLE copy_{name} AS SELECT * FROM matchusage_{name}")
+            )
+            if view:
+                connection.execute(sa.text(f"CREATE VIEW view_{name} AS SELECT * FROM copy_{name}"))
+    mapping = SchemaMapping(
+        matches=MatchTable(f"{mapped}_matches"),
+        programs=ProgramTable(f"{mapped}_programs"),
+        participants=ParticipantTable("loose_participants"),
+    )
+    copied = SQLRepository(repository.engine, mapping)
+    copied.programs("o1")  # reads the catalog
+    return copied
+
+
+def store_again(
+    repository: SQLRepository,
+    match_id: str,
+    started: datetime,
+    ended: datetime | None,
+    program_id: str = "p1",
+) -> None:
+    """Another row of *match_id* in the copied matches table."""
+    columns = repository._tables.matches.c
+    table = sa.Table("copy_matches", sa.MetaData(), *(sa.Column(c.name, c.type) for c in columns))
+    values = {"id": match_id, "program_id": program_id, "started_at": started, "ended_at": ended}
+    with repository.engine.begin() as connection:
+        connection.execute(table.insert(), [values])
+
+
+# A second row of a match id that reading the matches cannot choose between: the organizations
+# whose window meets it fail.
+DISAGREEING_ROWS: dict[str, tuple[Callable[[SQLRepository], None], set[str]]] = {
+    "another-start": (lambda r: store_again(r, "good", at(3, 1), None), {"o1"}),
+    "ended-and-ongoing": (lambda r: store_again(r, "good", at(2, 10), at(3, 20)), {"o1"}),
+    "another-program": (lambda r: store_again(r, "good", at(2, 10), None, "p2"), {"o1", "o2"}),
+}
+
+
+@pytest.mark.parametrize("view", [False, True], ids=["table", "view"])
+@pytest.mark.parametrize("disagreeing", list(DISAGREEING_ROWS.values()), ids=list(DISAGREEING_ROWS))
+def test_rows_of_one_match_id_that_disagree_are_refused_by_every_path(
+    repository: SQLRepository,
+    disagreeing: tuple[Callable[[SQLRepository], None], set[str]],
+    view: bool,
+) -> None:
+    copied = copied_repository(repository, view=view)
+    write, failing = disagreeing
+    write(copied)
+    message = expected_error(copied, PERIODS)
+    assert "Match 'good': 'id'" in message
+    for call in ONE_ORGANIZATION.values():
+        with pytest.raises(InvalidMatchError) as raised:
+            call(copied)
+        assert message == str(raised.value)
+    with pytest.raises(InvalidMatchError) as raised:
+        copied.match_columns({"o1": PERIODS})
+    assert message == str(raised.value)
+    reports = [
+        copied.count_closed_periods(before=MAY, count=3, method="database"),
+        copied.count_closed_periods(before=MAY, count=3, method="columns"),
+        copied.active_users_closed_periods(before=MAY, count=3, method="database"),
+        copied.active_users_closed_periods(before=MAY, count=3, method="columns"),
+    ]
+    for report in reports:
+        assert failing == set(report.failed)
+        assert message == str(report.failed["o1"])
+        assert {"o1", "o2"} - failing == set(report)
+    with pytest.raises(InvalidMatchError) as raised:  # the first organization that fails
+        matchusage.batch_counts(copied, now=MAY, count=3)
+    assert message == str(raised.value)
+
+
+def test_rows_of_one_match_id_that_agree_are_one_match(repository: SQLRepository) -> None:
+    """The same match stored twice counts its users once, on every path."""
+    copied = copied_repository(repository)
+    store_again(copied, "good", at(2, 10), None)
+    assert ["good"] == [m.id for m in copied.matches("o1", start=FEBRUARY.start, end=MAY)]
+    expected = {FEBRUARY: 2, MARCH: 2, APRIL: 2}
+    assert expected == copied.count_active_users("o1", PERIODS)
+    for method in ("database", "columns"):
+        report = copied.count_closed_periods(before=MAY, count=3, method=method)
+        assert {"o1": expected, "o2": {FEBRUARY: 0, MARCH: 2, APRIL: 2}} == report
+    assert report == matchusage.batch_counts(copied, now=MAY, count=3)
+
+
+def test_rows_of_one_id_are_checked_only_without_a_unique_id_in_the_catalog(
+    repository: SQLRepository,
+) -> None:
+    def checked(table: str) -> bool:
+        mapping = SchemaMapping(
+            matches=MatchTable(table), participants=ParticipantTable("loose_participants")
+        )
+        reading = SQLRepository(repository.engine, mapping)
+        reading.programs("o1")  # reads the catalog
+        return not reading._tables.unique_match_ids
+
+    assert not checked("matchusage_matches")  # its primary key
+    copied_repository(repository)
+    with repository.engine.begin() as connection:
+        connection.execute(sa.text("CREATE VIEW view_matches AS SELECT * FROM matchusage_matches"))
+    assert checked("copy_matches")
+    assert checked("view_matches")
+    with repository.engine.begin() as connection:
+        connection.execute(sa.text("CREATE UNIQUE INDEX ix_pair ON copy_matches (id, program_id)"))
+    assert checked("copy_matches")  # two rows of an id may differ in program
+    with repository.engine.begin() as connection:
+        connection.execute(sa.text("CREATE UNIQUE INDEX ix_id ON copy_matches (id)"))
+    assert not checked("copy_matches")
+
+
+# -- programs of an organization that is not stored ---------------------------------------
+
+
+@pytest.mark.parametrize("ended", [None, at(3, 1)], ids=["counting-someone", "counting-no-one"])
+def test_an_organization_that_is_not_stored_is_unknown_to_every_path(
+    repository: SQLRepository, ended: datetime | None
+) -> None:
+    """Its programs' matches (stored without a foreign key) bill no one, whatever they hold.
+
+    ``counting-no-one``: a zero-length match, which reading the window meets but counts no
+    one; ``counting-someone``: an ongoing match.
+    """
+    copied = copied_repository(repository)
+    with repository.engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO copy_programs VALUES ('p9', 'gone', '')"))
+    store_again(copied, "orphan", at(3, 1), ended, "p9")
+    with copied.engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO loose_participants VALUES ('orphan', 'u9', NULL)"))
+    unknown = "unknown organization 'gone'"
+    calls: list[Callable[[], object]] = [
+        lambda: copied.matches("gone", start=FEBRUARY.start, end=MAY),
+        lambda: copied.count_active_users("gone", PERIODS),
+        lambda: copied.active_users_by_period("gone", PERIODS),
+        lambda: list(copied.iter_active_users("gone", PERIODS)),
+        lambda: copied.count_by_organization({"o1": PERIODS, "gone": PERIODS}),
+        lambda: copied.active_users_by_organization({"o1": PERIODS, "gone": PERIODS}),
+        lambda: copied.match_columns({"o1": PERIODS, "gone": PERIODS}),
+    ]
+    for call in calls:
+        with pytest.raises(UnknownRecordError, match=unknown):
+            call()
+    for method in ("database", "columns"):  # reports cover the stored organizations
+        report = copied.count_closed_periods(before=MAY, count=3, method=method)
+        assert {"o1", "o2"} == set(report)
+        assert report.ok

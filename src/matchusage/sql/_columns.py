@@ -196,7 +196,7 @@ class _Reader:
                     refused.label("refused"),
                 )
                 .select_from(joined)
-                .where(*present, *([] if part is None else [part]))
+                .where(*present, *mapper.known_organization(), *([] if part is None else [part]))
             )
         return (selects[0] if len(selects) == 1 else sa.union_all(*selects)).subquery("candidates")
 

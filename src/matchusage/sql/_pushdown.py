@@ -245,6 +245,7 @@ class Pushdown:
             assert mm.mentee is not None
             users = [(m.c[mm.mentor], None, None, None), (m.c[mm.mentee], None, None, None)]
         mapper = RowMapper(self.mapping, t)
+        known = mapper.known_organization()
         selects = []
         for user, role, table, match_id in users:
             refused = mapper.refused(dialect, user, role)
@@ -269,7 +270,7 @@ class Pushdown:
                         sa.case((refused, 1), else_=sa.null()).label("refused"),
                     )
                     .select_from(source)
-                    .where(g.c[pp.organization_id].in_(organizations), *half, *present)
+                    .where(g.c[pp.organization_id].in_(organizations), *half, *present, *known)
                 )
         return sa.union_all(*selects).subquery("candidates")
 

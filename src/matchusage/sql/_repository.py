@@ -37,7 +37,7 @@ from ._mapping import SchemaMapping
 from ._pushdown import Pushdown, Tally
 from ._results import BatchResults
 from ._rows import RowMapper
-from ._schema import Tables, build_tables, fits
+from ._schema import Tables, build_tables, fits, unique_match_ids
 from ._schema import integer_ids as schema_integer_ids
 
 T = TypeVar("T")
@@ -151,12 +151,13 @@ class SQLRepository:
             yield connection
 
     def _prepare(self, connection: sa.Connection, what: str) -> None:
-        """On first use, read the catalog: integer id columns, missing tables, naive instants."""
+        """On first use, read the catalog: integer id columns, missing tables, naive instants,
+        and whether match ids are unique."""
         if self._prepared:
             return
         integer_ids = schema_integer_ids(connection, self.mapping, what)
-        if integer_ids:
-            self._use_tables(build_tables(self.mapping, integer_ids))
+        unique = unique_match_ids(connection, self.mapping)
+        self._use_tables(build_tables(self.mapping, integer_ids, unique_match_ids=unique))
         self._prepared = True
 
     # -- the port -----------------------------------------------------------------------
@@ -300,13 +301,14 @@ class SQLRepository:
             m.c[mm.program_id].label("program_id"),
             m.c[mm.started_at].label("started_at"),
             m.c[mm.ended_at].label("ended_at"),
-            *self._rows.text_form_columns(self.engine.dialect.name),
+            *self._rows.checked_columns(self.engine.dialect.name),
         ]
         joined = m.join(g, g.c[self.mapping.programs.id] == m.c[mm.program_id])
         conditions = [
             g.c[self.mapping.programs.organization_id] == organization_id,
             m.c[mm.started_at] < end,
             sa.or_(m.c[mm.ended_at].is_(None), m.c[mm.ended_at] > start),
+            *self._rows.known_organization(),
         ]
         if not fits(g.c[self.mapping.programs.organization_id], organization_id):
             return None
@@ -793,11 +795,17 @@ class SQLRepository:
             periods: Organization id -> the periods whose matches to read.
 
         Raises:
+            matchusage.exceptions.UnknownRecordError: Organizations are
+                unknown (the error names them all).
+            matchusage.exceptions.InvalidMatchError: A stored match in an
+                organization's window is invalid (as
+                [`matches`][matchusage.sql.SQLRepository.matches] raises it).
             matchusage.exceptions.RepositoryError: The database failed.
         """
         checked = {key: check_periods(value) for key, value in periods.items()}
         with self._reading("match_columns", one_snapshot=True) as connection:
             fetched = self._fetch_columns(connection, checked)
+            self._require_organizations(connection, {key: {} for key in checked})
         for key in checked:
             if key in fetched.refused:
                 self._read_back(key, checked[key])  # raises the error naming the match

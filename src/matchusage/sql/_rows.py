@@ -95,14 +95,16 @@ class RowMapper:
             roles=roles,
         )
 
-    def text_form_columns(self, dialect: str) -> list[sa.ColumnElement[Any]]:
-        """Columns that let `match` refuse instants stored as text of another form (SQLite only).
+    def checked_columns(self, dialect: str) -> list[sa.ColumnElement[Any]]:
+        """Columns that let `match` refuse what a single row cannot show.
 
         On SQLite instants are text, and every query compares them as strings,
         which is right only for the exact form `Instant` writes. A match read
         with these columns is refused when its text has another form (a naive
         value where the mapping does not declare ``naive_utc``, another
         offset, another layout), instead of being selected or counted wrongly.
+        And where the catalog does not guarantee one row per match id, a
+        match whose rows disagree is refused (see `ambiguous`).
         """
         columns: list[sa.ColumnElement[Any]] = []
         for field, text, bad in self._text_forms(dialect):
@@ -110,7 +112,46 @@ class RowMapper:
                 text.label(f"{field}_text"),
                 sa.case((bad, 1), else_=0).label(f"{field}_bad"),
             ]
+        ambiguous = self.ambiguous()
+        if ambiguous is not None:
+            columns.append(sa.case((ambiguous, 1), else_=0).label("ambiguous"))
         return columns
+
+    def ambiguous(self) -> sa.ColumnElement[bool] | None:
+        """Whether a stored match's id has rows that disagree, as SQL (``None``: cannot happen).
+
+        A matches table or view without a unique id may hold two rows of one
+        id. Rows that agree on program, start and end (and mentor and mentee,
+        in that layout) are the same match stored twice, which counts the
+        same users once, so they are harmless. Rows that disagree are two
+        different matches under one id, and which one a reader would take is
+        up to the database: the match is refused. The check reads the whole
+        matches table grouped by id, so it is made only when the catalog shows
+        no primary key or unique index on the id column
+        (`Tables.unique_match_ids`).
+        """
+        if self.tables.unique_match_ids:
+            return None
+        mm, m = self.mapping.matches, self.tables.matches
+        same = m.alias("same_id")
+        key = same.c[mm.id]
+        names = [mm.program_id, mm.started_at, mm.ended_at, mm.mentor, mm.mentee]
+        differ = [_differ(same.c[name]) for name in names if name is not None]
+        return m.c[mm.id].in_(sa.select(key).group_by(key).having(sa.or_(*differ)))
+
+    def known_organization(self) -> list[sa.ColumnElement[bool]]:
+        """The condition that a program's organization is stored (none if the table is shared).
+
+        Without a foreign key a program may name an organization that is not
+        stored; its matches bill no one, and an organization id that is not
+        stored is unknown to every path alike.
+        """
+        t, o = self.tables, self.mapping.organizations
+        if t.programs is t.organizations:
+            return []
+        stored = t.organizations.alias("stored_organizations")
+        program_of = t.programs.c[self.mapping.programs.organization_id]
+        return [sa.exists().where(stored.c[o.id] == program_of)]
 
     def _text_forms(
         self, dialect: str
@@ -127,7 +168,15 @@ class RowMapper:
         return found
 
     def _check_text_form(self, row: Mapping[Any, Any]) -> None:
-        """Refuse a row whose `text_form_columns` flag an instant's text."""
+        """Refuse a row that `checked_columns` flag."""
+        if row.get("ambiguous"):
+            raise InvalidMatchError(
+                row["id"],
+                "id",
+                row["id"],
+                "one match per id (rows of this id in the matches table differ in program, "
+                "start or end, or mentor or mentee: which one counts is not known)",
+            )
         for field in ("started_at", "ended_at"):
             if row.get(f"{field}_bad"):
                 form = sqlite_text_form(self.mapping.naive_utc)
@@ -153,8 +202,9 @@ class RowMapper:
         candidate rows with this condition, so that it refuses exactly the
         matches that reading them as [`Match`][matchusage.Match] objects
         refuses: an end before the start, an empty or missing participant, an
-        unknown role, an empty match or program id, and on SQLite instants
-        stored as text of another form. A ``NULL`` condition means the row is fine.
+        unknown role, an empty match or program id, on SQLite instants
+        stored as text of another form, and rows of one id that disagree
+        (`ambiguous`). A ``NULL`` condition means the row is fine.
         """
         mm, m = self.mapping.matches, self.tables.matches
         program = m.c[mm.program_id]
@@ -170,6 +220,9 @@ class RowMapper:
         if role is not None:
             problems.append(sa.and_(role.is_not(None), role.not_in(_ROLES)))
         problems += [bad for _, _, bad in self._text_forms(dialect)]
+        ambiguous = self.ambiguous()
+        if ambiguous is not None:
+            problems.append(ambiguous)
         return sa.or_(*problems)
 
     # -- records to rows ------------------------------------------------------------------
@@ -279,3 +332,12 @@ class RowMapper:
             if isinstance(column.type, Id) and value is not None and not fits(column, value):
                 raise InvalidRecordError(record, name, value, DECIMAL_ID)
         return values
+
+
+def _differ(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """Whether the rows of a group hold more than one value of *column* (``NULL`` included)."""
+    count = sa.func.count(column)
+    return sa.or_(
+        sa.func.min(column) != sa.func.max(column),
+        sa.and_(count > 0, count < sa.func.count()),
+    )

@@ -165,6 +165,12 @@ class Tables:
     matches: sa.Table
     participants: sa.Table | None
     indexes: tuple[sa.Index, ...]
+    unique_match_ids: bool = False
+    """Whether the catalog shows a primary key or unique index on exactly the match id column.
+
+    Without one (a view, an application table without a constraint), reading
+    and counting check that the rows sharing a match id agree (see
+    [`RowMapper.ambiguous`][matchusage.sql._rows.RowMapper.ambiguous])."""
 
 
 @attrs.frozen
@@ -205,7 +211,10 @@ def _table(
 
 
 def build_tables(
-    mapping: SchemaMapping, integer_ids: frozenset[tuple[str, str]] = frozenset()
+    mapping: SchemaMapping,
+    integer_ids: frozenset[tuple[str, str]] = frozenset(),
+    *,
+    unique_match_ids: bool = False,
 ) -> Tables:
     """The tables and recommended indexes of *mapping*.
 
@@ -302,7 +311,28 @@ def build_tables(
             _Column(j.user_id, id_of(j.table, j.user_id), primary_key=True),
             text(j.role),
         )
-    return Tables(metadata, organizations, programs, users, matches, participants, tuple(indexes))
+        if j.role:
+            # The primary key leads from a match to its users, but counting also checks
+            # each participant's role: with the role in an index too, the rows are read
+            # from the index alone (an index-only scan) instead of from the table.
+            indexes.append(
+                sa.Index(
+                    index_name(j.table, "role"),
+                    participants.c[j.match_id],
+                    participants.c[j.user_id],
+                    participants.c[j.role],
+                )
+            )
+    return Tables(
+        metadata,
+        organizations,
+        programs,
+        users,
+        matches,
+        participants,
+        tuple(indexes),
+        unique_match_ids,
+    )
 
 
 def id_columns(mapping: SchemaMapping) -> dict[str, list[str]]:
@@ -361,6 +391,30 @@ def integer_ids(
             for name in instants.get(table, []):
                 _check_awareness(types.get(name), f"{table}.{name}", mapping, connection.dialect)
     return frozenset(found)
+
+
+def unique_match_ids(connection: sa.Connection, mapping: SchemaMapping) -> bool:
+    """Whether the catalog guarantees one row per match id (primary key or unique index).
+
+    Only a constraint or index on exactly the id column counts: one on
+    ``(id, other)`` allows two rows of an id, and so does a partial unique
+    index. A view has neither, so it is never trusted.
+    """
+    inspector = sa.inspect(connection)
+    table, schema, key = mapping.matches.table, mapping.schema, [mapping.matches.id]
+    if inspector.get_pk_constraint(table, schema).get("constrained_columns") == key:
+        return True
+    if any(c["column_names"] == key for c in inspector.get_unique_constraints(table, schema)):
+        return True
+    return any(
+        index["unique"]
+        and index["column_names"] == key
+        and not any(
+            k.endswith("_where") and v is not None
+            for k, v in index.get("dialect_options", {}).items()
+        )
+        for index in inspector.get_indexes(table, schema)
+    )
 
 
 def _check_awareness(kind: object, column: str, mapping: SchemaMapping, dialect: Dialect) -> None:
