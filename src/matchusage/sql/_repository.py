@@ -788,8 +788,10 @@ class SQLRepository:
         with one row per participant: each row is its own match, which
         gives the same counts. On PostgreSQL with pyarrow and numpy
         installed the server packs each column into one binary value that
-        numpy and pyarrow unpack; elsewhere the rows are fetched one by one
-        (slower than counting in the database).
+        numpy and pyarrow unpack (a large share of the tables in two halves,
+        on two connections at one snapshot); elsewhere the rows are fetched
+        one by one (slower than counting in the database). See "Counting in
+        the database".
 
         Args:
             periods: Organization id -> the periods whose matches to read.
@@ -798,8 +800,9 @@ class SQLRepository:
             matchusage.exceptions.UnknownRecordError: Organizations are
                 unknown (the error names them all).
             matchusage.exceptions.InvalidMatchError: A stored match in an
-                organization's window is invalid (as
-                [`matches`][matchusage.sql.SQLRepository.matches] raises it).
+                organization's window is invalid, as
+                [`matches`][matchusage.sql.SQLRepository.matches] would raise
+                it (the first such organization in the order given).
             matchusage.exceptions.RepositoryError: The database failed.
         """
         checked = {key: check_periods(value) for key, value in periods.items()}
