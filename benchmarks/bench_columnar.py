@@ -265,15 +265,15 @@ def main() -> None:
     print()
     print("| scenario | matches | approach | time (ms) | matches/s | peak extra MB | x best |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: |")
-    best: dict[tuple[str, int], float] = {}
+    fastest: dict[tuple[str, int], float] = {}
     for scenario, size, _, seconds, _ in rows:
         key = (scenario, size)
-        best[key] = min(best.get(key, seconds), seconds)
+        fastest[key] = min(fastest.get(key, seconds), seconds)
     for scenario, size, name, seconds, extra in rows:
         print(
             f"| {scenario} | {size:,} | {name} | {seconds * 1000:,.1f} | "
             f"{size / seconds / 1e6:,.2f}M | {extra / 2**20:,.0f} | "
-            f"{seconds / best[(scenario, size)]:,.1f} |"
+            f"{seconds / fastest[(scenario, size)]:,.1f} |"
         )
     data = datagen.generate(1000, 1000, seed=args.seed)
     started = time.perf_counter()

@@ -129,12 +129,19 @@ def spark_approaches(
         spark.read.parquet(str(directory / "matches.parquet")),
         spark.read.parquet(str(directory / "participants.parquet")),
     )
-    given = {"now": datagen.NOW, "organizations": data.organizations, "count": datagen.PERIODS}
+    organizations, now, count = data.organizations, datagen.NOW, datagen.PERIODS
 
     def counts(method: str, check: bool) -> Callable[[], Counts]:
         def run() -> Counts:
-            found = mus.batch_counts(frames, method=method, check=check, **given)  # type: ignore[arg-type]
-            return mus.collect_counts(found, **given)
+            found = mus.batch_counts(
+                frames,
+                method=method,  # type: ignore[arg-type]
+                check=check,
+                now=now,
+                organizations=organizations,
+                count=count,
+            )
+            return mus.collect_counts(found, now=now, organizations=organizations, count=count)
 
         return run
 

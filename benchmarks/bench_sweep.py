@@ -15,9 +15,13 @@ import gc
 import random
 import time
 import tracemalloc
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 from matchusage import BillingCycle, BillingPeriod, Match, active_users_by_period
+
+T = TypeVar("T")
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -65,7 +69,7 @@ def naive(
     return result
 
 
-def timed(function, *args):  # type: ignore[no-untyped-def]
+def timed(function: Callable[..., T], *args: Any) -> tuple[T, float]:
     gc.collect()
     started = time.perf_counter()
     result = function(*args)
