@@ -31,9 +31,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Type-check the library with mypy --strict."""
-    session.install("-e", ".[lint,test]")
-    session.run("mypy", "--strict", "src/")
+    """Type-check the library and its benchmarks with mypy --strict."""
+    session.install("-e", ".[lint,test,benchmark]")
+    session.run("mypy", "--strict", "src/", "benchmarks/")
 
 
 @nox.session

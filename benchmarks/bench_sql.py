@@ -37,7 +37,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -109,7 +109,7 @@ def load(repository: SQLRepository, matches: int) -> None:
                 with cursor.copy(
                     "COPY matchusage_matches (id, program_id, started_at, ended_at) FROM STDIN"
                 ) as copy_matches:
-                    people = []
+                    people: list[tuple[str, str]] = []
                     for key, program, start, end, users in rows(rng, matches):
                         copy_matches.write_row((key, program, start, end))
                         people.extend((key, user) for user in users)
@@ -126,7 +126,8 @@ def load(repository: SQLRepository, matches: int) -> None:
         return
     instant = Instant().process_bind_param
     dialect = engine.dialect
-    match_rows, people_rows = [], []
+    match_rows: list[tuple[Any, ...]] = []
+    people_rows: list[tuple[str, str]] = []
     for key, program, start, end, users in rows(rng, matches):
         match_rows.append((key, program, instant(start, dialect), instant(end, dialect)))
         people_rows.extend((key, user) for user in users)
@@ -251,9 +252,9 @@ def other_readers(url: str, repository: SQLRepository) -> dict[str, Callable[[],
         raw = repository.engine.raw_connection()
         try:
             with (
-                raw.cursor() as cursor,
+                raw.cursor() as cursor,  # type: ignore[attr-defined]
                 cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy,
-            ):  # type: ignore[attr-defined]
+            ):
                 data = b"".join(bytes(block) for block in copy)
         finally:
             raw.close()
@@ -317,10 +318,10 @@ def measure(
 
         return {"database": pushdown, "columns": columns, "Python objects": python}
 
-    def all_pushdown() -> dict[str, dict[Any, int]]:
+    def all_pushdown() -> Mapping[str, Mapping[Any, int]]:
         return dict(repository.count_closed_periods(before=NOW, count=6, method="database"))
 
-    def all_columns() -> dict[str, dict[Any, int]]:
+    def all_columns() -> Mapping[str, Mapping[Any, int]]:
         return dict(repository.count_closed_periods(before=NOW, count=6, method="columns"))
 
     def all_python() -> dict[str, dict[Any, int]]:
@@ -352,7 +353,7 @@ def measure(
          {"database": all_pushdown, "columns": all_columns, "Python objects": all_python,
           **{f"columns via {reader}": work for reader, work in readers.items()}}),
     ]  # fmt: skip
-    results = []
+    results: list[tuple[str, ...]] = []
     for scenario, ways in scenarios:
         timings = {way: best(repeat, work, server) for way, work in ways.items()}
         database = timings["database"].wall
