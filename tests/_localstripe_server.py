@@ -501,6 +501,9 @@ def main() -> None:
     app.middlewares.append(_extensions)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
+    # Listening before the port is announced: a client connecting while aiohttp starts up
+    # waits in the backlog instead of being refused.
+    listener.listen(128)
     print(json.dumps({"port": listener.getsockname()[1]}), flush=True)
     web.run_app(app, sock=listener, print=None, access_log=None, handle_signals=True)
 
