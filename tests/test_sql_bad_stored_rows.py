@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Literal
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
@@ -382,3 +383,37 @@ def test_an_organization_that_is_not_stored_is_unknown_to_every_path(
         report = copied.count_closed_periods(before=MAY, count=3, method=method)
         assert {"o1", "o2"} == set(report)
         assert report.ok
+
+
+def test_rows_of_one_match_id_with_another_pair_are_refused(sql_engine: sa.Engine) -> None:
+    """With mentor and mentee columns, two rows of one id may also name other users."""
+    layout = MatchTable("pairs", mentor="mentor_id", mentee="mentee_id")
+    own = SQLRepository(sql_engine, SchemaMapping(matches=layout, participants=None))
+    own.create_schema()
+    own.add(
+        Organization("o1", "One", "UTC", MONTHLY),
+        Program("p1", "o1"),
+        Match("m", "p1", {"u1", "u2"}, at(2, 10), roles={"u1": "mentor", "u2": "mentee"}),
+    )
+    with sql_engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE copy_pairs AS SELECT * FROM pairs"))
+    copied = SQLRepository(
+        sql_engine,
+        SchemaMapping(matches=attrs.evolve(layout, table="copy_pairs"), participants=None),
+    )
+    copied.programs("o1")  # reads the catalog
+    values = {"id": "m", "program_id": "p1", "started_at": at(2, 10), "ended_at": None}
+    with sql_engine.begin() as connection:
+        connection.execute(
+            copied._tables.matches.insert(), [{**values, "mentor_id": "u1", "mentee_id": "u3"}]
+        )
+    with pytest.raises(InvalidMatchError) as raised:
+        copied.matches("o1", start=FEBRUARY.start, end=MAY)
+    message = str(raised.value)
+    assert "Match 'm': 'id'" in message
+    with pytest.raises(InvalidMatchError) as raised:
+        copied.count_active_users("o1", PERIODS)
+    assert message == str(raised.value)
+    for method in ("database", "columns"):
+        report = copied.count_closed_periods(before=MAY, count=3, method=method)
+        assert message == str(report.failed["o1"])

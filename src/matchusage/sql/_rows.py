@@ -30,6 +30,8 @@ class RowMapper:
 
     mapping: SchemaMapping
     tables: Tables
+    # One CTE of the ambiguous ids for all the statement's references: computed once.
+    _ambiguous_ids: list[sa.CTE] = attrs.field(factory=list, init=False, eq=False, repr=False)
 
     # -- rows to records ------------------------------------------------------------------
 
@@ -126,18 +128,22 @@ class RowMapper:
         same users once, so they are harmless. Rows that disagree are two
         different matches under one id, and which one a reader would take is
         up to the database: the match is refused. The check reads the whole
-        matches table grouped by id, so it is made only when the catalog shows
-        no primary key or unique index on the id column
+        matches table grouped by id (once per statement, as a CTE shared by
+        every reference this mapper makes), so it is made only when the
+        catalog shows no primary key or unique index on the id column
         (`Tables.unique_match_ids`).
         """
         if self.tables.unique_match_ids:
             return None
         mm, m = self.mapping.matches, self.tables.matches
-        same = m.alias("same_id")
-        key = same.c[mm.id]
-        names = [mm.program_id, mm.started_at, mm.ended_at, mm.mentor, mm.mentee]
-        differ = [_differ(same.c[name]) for name in names if name is not None]
-        return m.c[mm.id].in_(sa.select(key).group_by(key).having(sa.or_(*differ)))
+        if not self._ambiguous_ids:
+            same = m.alias("same_id")
+            key = same.c[mm.id].label("id")
+            names = [mm.program_id, mm.started_at, mm.ended_at, mm.mentor, mm.mentee]
+            differ = [_differ(same.c[name]) for name in names if name is not None]
+            grouped = sa.select(key).group_by(same.c[mm.id]).having(sa.or_(*differ))
+            self._ambiguous_ids.append(grouped.cte("ambiguous_ids"))
+        return m.c[mm.id].in_(sa.select(self._ambiguous_ids[0].c.id))
 
     def known_organization(self) -> list[sa.ColumnElement[bool]]:
         """The condition that a program's organization is stored (none if the table is shared).
