@@ -228,7 +228,9 @@ def test_counting_is_one_statement(
     with statements(repository.engine) as seen:
         found = count(repository)
     assert expected == found
-    assert 1 == len(seen), seen
+    # On PostgreSQL first the planner's estimate: programs, EXPLAIN, table size, the plan.
+    planning = 4 if repository.engine.dialect.name == "postgresql" else 0
+    assert (1 + planning, 1) == (len(seen), len([s for s in seen if "AS hits" in s])), seen
 
 
 # Each case: the matches, then the expected active users of o1 in February, March, April.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from functools import partial
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +32,7 @@ from matchusage.testing.contracts import Record
 from .test_sql import load, matches_of
 from .test_sql_application_databases import DJANGO, DJANGO_TABLES, execute, instant_type
 
+T = TypeVar("T")
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -279,7 +282,11 @@ def test_without_a_spare_connection_one_statement_reads_it_all(
 def test_the_tables_are_read_whole_only_for_a_large_share_of_the_matches(
     postgresql_engine: sa.Engine,
 ) -> None:
-    """The planner's estimate for the organizations' programs decides, not its average."""
+    """The planner's estimate for the organizations' programs decides, not its average.
+
+    For the columns and for counting in the database alike (a program's
+    matches, for counting one program).
+    """
     repository = SQLRepository(postgresql_engine)
     repository.create_schema()
     repository.add(
@@ -291,10 +298,34 @@ def test_the_tables_are_read_whole_only_for_a_large_share_of_the_matches(
     with postgresql_engine.begin() as connection:
         connection.exec_driver_sql("ANALYZE")
     periods = MONTHLY.closed_periods(before=T0 + 40 * DAY, count=6)
-    for key, whole in (("o1", True), ("o3", False)):
-        seen, stop = _statements(postgresql_engine)
-        columns = repository.match_columns({key: periods})
+    for key, program, whole in (("o1", "p1", True), ("o3", "p3", False)):
+        columns, nestloop_off = _planned(
+            postgresql_engine, partial(repository.match_columns, {key: periods})
+        )
+        assert whole == nestloop_off
+        expected = matchusage.columnar_counts(columns, {key: periods})
+        # Counting in the database, for the organization and for one program of it
+        counted, nestloop_off = _planned(
+            postgresql_engine, partial(repository.count_by_organization, {key: periods})
+        )
+        assert (expected, whole) == (counted, nestloop_off)
+        one_program, nestloop_off = _planned(
+            postgresql_engine,
+            partial(repository.count_active_users, key, periods, program_id=program),
+        )
+        assert (expected[key], whole) == (one_program, nestloop_off)
+        users, nestloop_off = _planned(
+            postgresql_engine, partial(repository.active_users_by_organization, {key: periods})
+        )
+        assert whole == nestloop_off
+        assert expected[key] == {period: len(ids) for period, ids in users[key].items()}
+
+
+def _planned(engine: sa.Engine, call: Callable[[], T]) -> tuple[T, bool]:
+    """What *call* returns, and whether it turned nested loops off (read the tables whole)."""
+    seen, stop = _statements(engine)
+    try:
+        result = call()
+    finally:
         stop()
-        assert whole == any("enable_nestloop" in statement for _, statement in seen)
-        expected = repository.count_by_organization({key: periods})
-        assert expected == matchusage.columnar_counts(columns, {key: periods})
+    return result, any("enable_nestloop" in statement for _, statement in seen)

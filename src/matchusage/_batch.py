@@ -106,8 +106,9 @@ def batch_active_users(
       organization of the repository (or those given), each counted with
       [`active_users_by_period`][matchusage.active_users_by_period] over the
       window it needs; an [`SQLRepository`][matchusage.sql.SQLRepository]
-      counts them all in the database, in one statement, with the same
-      results and the same errors;
+      counts them all at once, by its fastest method (``method="auto"``:
+      columns read out on PostgreSQL, one counting statement elsewhere),
+      with the same results and the same errors;
     - an iterable of [`Match`][matchusage.Match] objects, with the
       *organizations* and the *programs* that map matches to organizations;
     - [`MatchColumns`][matchusage.MatchColumns], with the *organizations*: the

@@ -43,13 +43,13 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as postgresql_types
-from sqlalchemy.ext.compiler import compiles
 
 from .._columnar import MatchColumns
 from .._periods import BillingPeriod
 from .._time import FOREVER, to_micros
 from ._bound import bound_rows
 from ._mapping import SchemaMapping
+from ._plan import reads_large_share, use_plan
 from ._rows import RowMapper
 from ._schema import Instant, Tables, fits
 
@@ -67,12 +67,6 @@ _VALUES_ROWS = 1000
 
 _SPLIT_PAGES = 2_000
 """From this many pages (16 MB) of the largest table on, two connections read a half each."""
-
-_BULK_SHARE = 0.1
-"""From this share of the matches table on, a statement reads the tables whole (see `_bulk`)."""
-
-_WORK_MEM = "64MB"
-"""Memory for the hash of the windows' matches, so the join stays in one pass."""
 
 
 @attrs.frozen
@@ -215,7 +209,7 @@ class _Reader:
         keys = [row[0] for row in windows]
         if not windows:
             return _unpacked([], keys, user_ids)
-        bulk = self._bulk(connection, windows)
+        bulk = reads_large_share(connection, self.mapping, self.tables, windows)
         halves = self._halves(connection) if bulk else None
         other = _same_snapshot(connection) if halves else None
         if other is None:
@@ -225,43 +219,6 @@ class _Reader:
             later = pool.submit(self._packed_rows, other, windows, bulk, halves[1])
             first = self._packed_rows(connection, windows, bulk, halves[0])
             return _unpacked([first, later.result()], keys, user_ids)
-
-    def _bulk(self, connection: sa.Connection, windows: list[tuple[Any, ...]]) -> bool:
-        """Whether the planner expects the windows to hold a large share of the matches.
-
-        The planner cannot tell how many matches each organization has: for
-        a large one it expects the average, and picks a nested loop that
-        looks every match up in the participants' index, several times
-        slower than hash joins over whole tables. So it is asked how many
-        matches the organizations' programs hold in the windows' span, where
-        it uses its statistics of the program column; from a tenth of the
-        table on, the statement reads the tables whole.
-        """
-        pp, mm = self.mapping.programs, self.mapping.matches
-        g, m = self.tables.programs, self.tables.matches
-        organization, program = g.c[pp.organization_id], m.c[mm.program_id]
-        keys = [row[0] for row in windows]
-        programs = connection.execute(
-            sa.select(g.c[pp.id]).where(organization == _any("organizations", keys, organization))
-        ).scalars()
-        started, ended = m.c[mm.started_at], m.c[mm.ended_at]
-        first, last = min(row[2] for row in windows), max(row[3] for row in windows)
-        estimate = connection.execute(
-            _Explain(
-                sa.select(sa.literal(1)).where(
-                    program == _any("programs", list(programs), program),
-                    started < sa.bindparam("last", last, type_=started.type),
-                    sa.or_(ended.is_(None), ended > sa.bindparam("first", first, type_=ended.type)),
-                )
-            )
-        ).scalar_one()[0]["Plan"]["Plan Rows"]
-        name = connection.dialect.identifier_preparer.format_table(m)
-        total: float = connection.execute(
-            sa.select(sa.column("reltuples"))
-            .select_from(sa.table("pg_class"))
-            .where(sa.column("oid") == sa.cast(name, postgresql_types.REGCLASS))
-        ).scalar_one()
-        return bool(total > 0 and estimate >= _BULK_SHARE * total)
 
     def _halves(self, connection: sa.Connection) -> tuple[Any, Any] | None:
         """Conditions on the rows of the first and of the second half of the largest table.
@@ -298,7 +255,7 @@ class _Reader:
     ) -> tuple[bytes, ...]:
         """The packed columns of the rows of *windows* (that meet the condition *part*).
 
-        With *bulk*, the statement reads the tables whole (see `_bulk`).
+        With *bulk*, the statement reads the tables whole (see `reads_large_share`).
         """
         c = self.candidates(self._windows_table(windows, postgresql=True), "postgresql", part)
         send = "timestamp_send" if self.mapping.naive_utc else "timestamptz_send"
@@ -324,11 +281,7 @@ class _Reader:
             pack(user, _SEPARATOR),
             pack(code).filter(c.c.refused == 1),
         )
-        # For this transaction only: the hash of the windows' matches in one batch.
-        settings = [sa.func.set_config("work_mem", _WORK_MEM, True)]
-        if bulk:
-            settings.append(sa.func.set_config("enable_nestloop", "off", True))
-        connection.execute(sa.select(*settings))
+        use_plan(connection, bulk)
         row = _execute_binary(connection, statement)
         return tuple(b"" if value is None else bytes(value) for value in row)
 
@@ -360,26 +313,6 @@ class _Reader:
             organization_ids=keys,
         )
         return FetchedColumns(columns, frozenset(refused))
-
-
-def _any(name: str, values: list[Any], column: sa.ColumnElement[Any]) -> Any:
-    """``ANY`` of *values* bound as one array of *column*'s type (one parameter, any length)."""
-    array = postgresql_types.ARRAY(column.type)
-    return sa.any_(sa.cast(sa.bindparam(name, values, type_=array), array))
-
-
-class _Explain(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
-    """``EXPLAIN (FORMAT JSON)`` of a statement, its parameters bound as the statement's."""
-
-    inherit_cache = False
-
-    def __init__(self, statement: sa.Select[Any]) -> None:
-        self.statement = statement
-
-
-@compiles(_Explain)
-def _explain(element: _Explain, compiler: Any, **kw: Any) -> str:
-    return "EXPLAIN (FORMAT JSON) " + str(compiler.process(element.statement, **kw))
 
 
 def _same_snapshot(connection: sa.Connection) -> sa.Connection | None:

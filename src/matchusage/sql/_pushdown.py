@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from .._periods import BillingPeriod
 from ._bound import bound_rows
 from ._mapping import SchemaMapping
+from ._plan import reads_large_share, use_plan
 from ._rows import RowMapper
 from ._schema import Instant, Tables, fits, is_integer_id
 
@@ -129,6 +130,9 @@ class Pushdown:
         labels: list[tuple[str, BillingPeriod | None]] = [(key, None) for key in _spans(keys)]
         labels += keys
         for source, share in self.shares(connection, labels, program_id):
+            if connection.dialect.name == "postgresql":  # one share: every row
+                large = reads_large_share(connection, self.mapping, self.tables, share, program_id)
+                use_plan(connection, large)
             yield self._hits_query(source, share, program_id, connection.dialect.name), labels
 
     def shares(

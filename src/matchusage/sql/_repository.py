@@ -57,6 +57,14 @@ _KINDS = {"organizations": "organization", "programs": "program", "users": "user
 Method = Literal["auto", "database", "columns"]
 """How a batch over every organization is counted: by the database, or by columns read out."""
 
+Ways = tuple[
+    Callable[[MatchColumns, Plan], Mapping[str, Mapping[BillingPeriod, T]]],
+    Callable[[sa.Connection, Plan], Tally[T]],
+    Callable[[frozenset[str]], T],
+]
+"""How to get results of type T: from the columns read out, by the database, and from the
+users of an organization read back as objects."""
+
 
 def _by_id(record: Organization | Program | Match) -> str:
     return record.id
@@ -715,68 +723,73 @@ class SQLRepository:
         before: datetime,
         count: int,
         method: Method,
-        ways: tuple[
-            Callable[[MatchColumns, Plan], Mapping[str, Mapping[BillingPeriod, T]]],
-            Callable[[sa.Connection, Plan], Tally[T]],
-            Callable[[frozenset[str]], T],
-        ],
+        ways: Ways[T],
         user_ids: bool = True,
     ) -> BatchResults[T]:
-        """Each organization's last *count* closed periods, by *method*; refused ones read back.
-
-        *ways*: from the columns read out, in the database, and from the
-        users of an organization read back as objects.
-        """
-        from_columns, tally, result = ways
+        """Each organization's last *count* closed periods, by *method*; refused ones read back."""
         require_aware(before, "SQLRepository", "before", InvalidRecordError)
         with self._reading(what, one_snapshot=True) as connection:
             periods, failed = self._closed_periods(connection, before, count)
-            if self._by_columns(connection, method):
-                fetched = self._fetch_columns(connection, periods, user_ids=user_ids)
-                found, refused = from_columns(fetched.columns, periods), fetched.refused
-            else:
-                counted = tally(connection, periods)
-                found, refused = counted.results, counted.refused
-        return self._read_back_refused(found, refused, periods, failed, result)
+            found = self._tally(connection, periods, method, ways, user_ids)
+        return self._read_back_refused(found.results, found.refused, periods, failed, ways[2])
+
+    def _tally(
+        self,
+        connection: sa.Connection,
+        plan: Plan,
+        method: Method,
+        ways: Ways[T],
+        user_ids: bool,
+    ) -> Tally[T]:
+        """The results of *plan* by *method* (see `_closed_batch` for *ways*)."""
+        from_columns, tally, _ = ways
+        if not self._by_columns(connection, method):
+            return tally(connection, plan)
+        fetched = self._fetch_columns(connection, plan, user_ids=user_ids)
+        found = from_columns(fetched.columns, plan)
+        return Tally({key: dict(value) for key, value in found.items()}, fetched.refused)
 
     def _batch_counts(
         self, plan: Plan
     ) -> tuple[dict[str, dict[BillingPeriod, int]], dict[str, MatchUsageError]]:
-        """[`batch_counts`][matchusage.batch_counts] over *plan*, counted in the database.
+        """[`batch_counts`][matchusage.batch_counts] over *plan*, by ``method="auto"``.
 
         Returns each organization's counts, and the error of each that
         failed, as the batch over objects would raise it (see `_batch`).
         """
-        return self._batch("batch_counts", plan, self._pushdown.count, len)
+        counting = (columnar_counts, self._pushdown.count, len)
+        return self._batch("batch_counts", plan, counting, False)
 
     def _batch_active_users(
         self, plan: Plan
     ) -> tuple[dict[str, dict[BillingPeriod, frozenset[str]]], dict[str, MatchUsageError]]:
-        """[`batch_active_users`][matchusage.batch_active_users] over *plan*, in the database."""
-        return self._batch("batch_active_users", plan, self._pushdown.collect, _same)
+        """[`batch_active_users`][matchusage.batch_active_users] over *plan*, by ``"auto"``."""
+        collecting = (columnar_active_users, self._pushdown.collect, _same)
+        return self._batch("batch_active_users", plan, collecting, True)
 
     def _batch(
         self,
         what: str,
         plan: Plan,
-        tally: Callable[[sa.Connection, Plan], Tally[T]],
-        result: Callable[[frozenset[str]], T],
+        ways: Ways[T],
+        user_ids: bool,
     ) -> tuple[dict[str, dict[BillingPeriod, T]], dict[str, MatchUsageError]]:
-        """The batch over *plan*, failing each organization as reading its matches would.
+        """The batch over *plan* by the fastest method, failing each organization as reading
+        its matches would.
 
         That is ``UnknownRecordError`` for an unknown organization (one with
         periods: reading no window looks nothing up), and the error reading
         the matches of an organization with a refused row raises.
         """
         plan = {key: check_periods(value) for key, value in plan.items()}
-        with self._reading(what) as connection:
-            found = tally(connection, plan)
+        with self._reading(what, one_snapshot=True) as connection:
+            found = self._tally(connection, plan, "auto", ways, user_ids)
             counted = {k: v for k, v in found.results.items() if plan[k] and k not in found.refused}
             failed: dict[str, MatchUsageError] = {
                 key: UnknownRecordError("organization", key)
                 for key in self._unknown(connection, counted)
             }
-        batch = self._read_back_refused(found.results, found.refused, plan, failed, result)
+        batch = self._read_back_refused(found.results, found.refused, plan, failed, ways[2])
         return {key: dict(value) for key, value in batch.items()}, failed
 
     def match_columns(self, periods: Mapping[str, Iterable[BillingPeriod]]) -> MatchColumns:
