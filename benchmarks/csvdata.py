@@ -1,9 +1,11 @@
 """Write one organization's data directory in the documented input format, for benchmarks.
 
-    python benchmarks/csvdata.py DIR [--matches 1000000] [--seed 7]
+    python benchmarks/csvdata.py DIR [--matches 1000000] [--seed 7] [--format jsonl]
 
 ``DIR`` gets ``organization.json``, ``programs.csv``, ``users.csv`` and
-``matches.csv``: matches over the three years before 2026-07-01, ~2.3
+``matches.csv`` (or ``.jsonl`` files with ``--format jsonl``, participants
+as ``{"user_id": ..., "role": ...}`` objects, ongoing matches' ``ended_at``
+null): matches over the three years before 2026-07-01, ~2.3
 participants each (mentor and mentee, some groups with roles), 30%
 ongoing, instants with the Europe/Berlin offset of their date and
 microseconds, users drawn from a pool of 0.8 per match, 8 programs.
@@ -51,8 +53,11 @@ def _iso(micros: np.ndarray) -> list[str]:
     return [t + z for t, z in zip(text.tolist(), suffix, strict=True)]
 
 
-def write(directory: str, matches: int, seed: int = 7) -> None:
-    """Write the files of one organization with *matches* matches into *directory*."""
+def write(directory: str, matches: int, seed: int = 7, format: str = "csv") -> None:
+    """Write the files of one organization with *matches* matches into *directory*.
+
+    *format* is ``"csv"`` or ``"jsonl"`` (programs, users and matches).
+    """
     rng = np.random.default_rng([seed, matches])
     os.makedirs(directory, exist_ok=True)
     now = (NOW - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
@@ -67,17 +72,28 @@ def write(directory: str, matches: int, seed: int = 7) -> None:
     with open(os.path.join(directory, "organization.json"), "w") as file:
         cycle = {"anchor": "2024-01-01T00:00:00+01:00", "unit": "month", "every": 1}
         json.dump({"id": "acme", "name": "Acme", "timezone": ZONE, "cycle": cycle}, file)
-    with open(os.path.join(directory, "programs.csv"), "w") as file:
-        file.write("id,name\n")
-        file.writelines(f"p{n},Program {n}\n" for n in range(PROGRAMS))
-    with open(os.path.join(directory, "users.csv"), "w") as file:
-        file.write("id,name,email\n")
-        file.writelines(f"u{n},User {n},u{n}@acme.example\n" for n in range(pool))
+    jsonl = format == "jsonl"
+    with open(os.path.join(directory, f"programs.{format}"), "w") as file:
+        if jsonl:
+            file.writelines(f'{{"id": "p{n}", "name": "Program {n}"}}\n' for n in range(PROGRAMS))
+        else:
+            file.write("id,name\n")
+            file.writelines(f"p{n},Program {n}\n" for n in range(PROGRAMS))
+    with open(os.path.join(directory, f"users.{format}"), "w") as file:
+        if jsonl:
+            file.writelines(
+                f'{{"id": "u{n}", "name": "User {n}", "email": "u{n}@acme.example"}}\n'
+                for n in range(pool)
+            )
+        else:
+            file.write("id,name,email\n")
+            file.writelines(f"u{n},User {n},u{n}@acme.example\n" for n in range(pool))
 
     starts, ends = _iso(start), _iso(end)
     users = rng.integers(0, pool, int(sizes.sum())).tolist()
-    with open(os.path.join(directory, "matches.csv"), "w") as file:
-        file.write("id,program_id,participants,started_at,ended_at\n")
+    with open(os.path.join(directory, f"matches.{format}"), "w") as file:
+        if not jsonl:
+            file.write("id,program_id,participants,started_at,ended_at\n")
         first = 0
         for row in range(matches):
             size = int(sizes[row])
@@ -88,7 +104,26 @@ def write(directory: str, matches: int, seed: int = 7) -> None:
             if len(cells) == 2:
                 cells[1] += ":mentee"
             ended = "" if ongoing[row] else ends[row]
-            file.write(f"m{row},p{program[row]},{';'.join(cells)},{starts[row]},{ended}\n")
+            if jsonl:
+                file.write(_json_match(row, int(program[row]), cells, starts[row], ended))
+            else:
+                file.write(f"m{row},p{program[row]},{';'.join(cells)},{starts[row]},{ended}\n")
+
+
+def _json_match(row: int, program: int, cells: list[str], started: str, ended: str) -> str:
+    """One line of matches.jsonl; *cells* are ``user[:role]`` as in the CSV file."""
+    people = []
+    for cell in cells:
+        user, _, role = cell.partition(":")
+        people.append({"user_id": user, "role": role} if role else {"user_id": user})
+    record = {
+        "id": f"m{row}",
+        "program_id": f"p{program}",
+        "participants": people,
+        "started_at": started,
+        "ended_at": ended or None,
+    }
+    return json.dumps(record) + "\n"
 
 
 def main() -> None:
@@ -96,8 +131,9 @@ def main() -> None:
     parser.add_argument("directory")
     parser.add_argument("--matches", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     args = parser.parse_args()
-    write(args.directory, args.matches, args.seed)
+    write(args.directory, args.matches, args.seed, args.format)
 
 
 if __name__ == "__main__":

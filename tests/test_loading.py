@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -520,17 +521,36 @@ def test_the_fast_path_loads_what_the_row_by_row_loader_loads(
         if compact:
             cells["participants"] = "".join(cells["participants"].split())
         text += ",".join(cells[column] for column in columns) + "\n"
-    known = ["p1", "p2"] if check_programs else None
+    _assert_both_paths_load_the_same("matches.csv", text, block, check_programs)
+
+
+def _assert_both_paths_load_the_same(name: str, text: str, block: int, check: bool) -> None:
+    """The same matches or the same errors, with the programs p1 and p2 if *check*."""
+    known = ["p1", "p2"] if check else None
+    fast, slow = _by_both_paths(
+        name, text, block, lambda path: _outcome(lambda: load_matches(path, program_ids=known))
+    )
+    assert slow == fast
+
+
+def _by_both_paths(
+    name: str, text: str, block: int, read: Callable[[Path], object]
+) -> tuple[object, object]:
+    """What *read* makes of a file *name* holding *text*, by the fast path and row by row.
+
+    The fast path reads blocks of *block* bytes (whole lines).
+    """
+    module = "_arrow_loading" if name.endswith(".csv") else "_arrow_jsonl"
     with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "matches.csv"
+        path = Path(directory) / name
         path.write_text(text, encoding="utf-8")
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("matchusage._arrow_loading._BLOCK_BYTES", block)
-            fast = _outcome(lambda: load_matches(path, program_ids=known))
+            patch.setattr(f"matchusage.{module}._BLOCK_BYTES", block)
+            fast = read(path)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(loading, "fast_loading_available", lambda: False)
-            slow = _outcome(lambda: load_matches(path, program_ids=known))
-    assert slow == fast
+            slow = read(path)
+    return fast, slow
 
 
 _PLAIN_CELLS = {
@@ -648,3 +668,188 @@ def _users(path: Path) -> object:
     except InvalidInputError as error:
         return str(error)
     return [(user_id, directory[user_id]) for user_id in directory] + [load_users(path)]
+
+
+# JSON Lines: the CSV cells, as JSON values of several forms.
+_JSON_PARTICIPANTS = st.lists(
+    st.sampled_from(["ann", "bob:mentor", " cyd : mentee ", "dan:other", "eve:", " ", "f:g:h"]),
+    max_size=4,
+)
+_JSON_ODDITIES = st.sampled_from(
+    [
+        None,
+        "null id",
+        "number id",
+        "no started_at",
+        "null ended_at",
+        "extra key",
+        "blank line",
+        "two objects",
+        "spaces",
+        "bom",
+        "no final newline",
+        "odd participant",
+    ]
+)
+
+
+def _json_people(items: list[str], form: str) -> object:
+    """Participants as a string, a list of ids or a list of objects."""
+    if form == "text":
+        return ";".join(items)
+    if form == "ids":
+        return items
+    people: list[dict[str, object]] = []
+    for item in items:
+        user, colon, role = item.partition(":")
+        person: dict[str, object] = {"user_id": user}
+        if colon:
+            person["role"] = role if role.strip() else None
+        people.append(person)
+    return people
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.fixed_dictionaries({**_CELLS, "participants": _JSON_PARTICIPANTS}), max_size=6),
+    st.sampled_from(["text", "ids", "objects"]),
+    st.booleans(),
+    _JSON_ODDITIES,
+    st.sampled_from([1, 60, 8 << 20]),
+)
+def test_the_fast_path_loads_json_lines_as_the_row_by_row_loader_does(
+    rows: list[dict[str, Any]], form: str, check_programs: bool, odd: str | None, block: int
+) -> None:
+    """JSON Lines: same matches (instants, offsets, roles) or the same errors, whichever path."""
+    records: list[dict[str, object]] = []
+    for n, row in enumerate(rows):
+        record: dict[str, object] = dict(row, id=row["id"] if n % 3 == 0 else f"r{n}")
+        record["participants"] = _json_people(row["participants"], form)
+        records.append(record)
+    if records and odd:
+        _make_odd(records[len(records) // 2], odd)
+    lines = [json.dumps(record, separators=(",", ":")) for record in records]
+    if len(lines) > 1 and odd == "two objects":
+        lines[0] += lines.pop()
+    if odd == "blank line":
+        lines.insert(len(lines) // 2, "")
+    if odd == "spaces":
+        lines = [json.dumps(record) for record in records]
+    text = "".join(line + "\n" for line in lines)
+    text = "\ufeff" + text if odd == "bom" else text
+    text = text.rstrip("\n") if odd == "no final newline" else text
+    _assert_both_paths_load_the_same("matches.jsonl", text, block, check_programs)
+
+
+def _make_odd(record: dict[str, object], odd: str) -> None:
+    if odd == "null id":
+        record["id"] = None
+    elif odd == "number id":
+        record["id"] = 7
+    elif odd == "no started_at":
+        del record["started_at"]
+    elif odd == "null ended_at":
+        record["ended_at"] = None
+    elif odd == "extra key":
+        record["note"] = "x"
+    elif odd == "odd participant":
+        people = record["participants"]
+        record["participants"] = (
+            [*people, {"user_id": "zed", "seat": 1}] if isinstance(people, list) else 5
+        )
+
+
+@pytest.mark.parametrize(
+    "participants",
+    [
+        '"ann:mentor;bob"',
+        '["ann:mentor", " bob "]',
+        '[{"user_id": "ann", "role": "mentor"}, {"user_id": "bob", "role": null}]',
+        '[{"user_id": "ann", "role": "mentor"}, {"user_id": "bob"}]',
+    ],
+)
+def test_good_json_lines_files_are_read_as_columns(tmp_path: Path, participants: str) -> None:
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "matches.jsonl"
+    path.write_text(
+        "".join(
+            f'{{"id": "m{n}", "program_id": "p1", "participants": {participants}, '
+            f'"started_at": "2024-01-0{n + 1}T09:00:00+01:00", "ended_at": null}}\n'
+            for n in range(3)
+        )
+    )
+    table = loading.read_matches(path)
+    assert isinstance(table, MatchTable)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loading, "fast_loading_available", lambda: False)
+        assert load_matches(path) == table.matches()
+        assert {"ann": Role.MENTOR} == dict(load_matches(path)[0].roles)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.fixed_dictionaries(_PLAIN_CELLS), min_size=1, max_size=8),
+    st.sampled_from(["text", "ids", "objects"]),
+    st.sampled_from([1, 60, 8 << 20]),
+    st.sampled_from([None, "spaces", "bom", "no final newline", "null ended_at", "escapes"]),
+)
+def test_good_json_lines_files_load_the_same_by_columns_and_row_by_row(
+    rows: list[dict[str, str]], form: str, block: int, style: str | None
+) -> None:
+    """Good files in any form the fast path reads: read as columns, the same matches."""
+    records = [
+        dict(row, id=f"m{n}", participants=_json_people(row["participants"].split(";"), form))
+        for n, row in enumerate(rows)
+    ]
+    if style == "null ended_at":
+        records[0]["ended_at"] = None
+    if style == "escapes":
+        records[-1]["id"] = "m\u00e9\U0001f600"
+    compact = style not in ("spaces", "escapes")
+    lines = [json.dumps(r, separators=(",", ":") if compact else None) for r in records]
+    text = "".join(line + "\n" for line in lines)
+    text = "\ufeff" + text if style == "bom" else text
+    text = text.rstrip("\n") if style == "no final newline" else text
+    fast, slow = _by_both_paths(
+        "matches.jsonl",
+        text,
+        block,
+        lambda path: (
+            isinstance(loading.read_matches(path), MatchTable),
+            _outcome(lambda: load_matches(path)),
+        ),
+    )
+    assert fast == (True, slow[1])  # type: ignore[index]  # read as columns, the same matches
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"id": st.sampled_from(["ann", " bob ", "", "cyd", "ann", "u\u3000", None, 7])},
+            optional={
+                "name": st.sampled_from(["Ann", "", " B ", None, 3]),
+                "email": st.sampled_from(["", "a@x.example", " ", None]),
+                "nick": st.just("x"),
+            },
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from([1, 60, 8 << 20]),
+)
+def test_json_lines_users_load_the_same_by_columns_and_row_by_row(
+    rows: list[dict[str, object]], block: int
+) -> None:
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    fast, slow = _by_both_paths("users.jsonl", text, block, _users)
+    assert slow == fast
+
+
+def test_good_json_lines_users_are_read_as_columns(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "users.jsonl"
+    path.write_text('{"id": "ann", "name": "Ann", "email": null}\n{"id": " bob "}\n')
+    directory = loading.read_users(path)
+    assert isinstance(directory, loading.UserDirectory)
+    assert [User("ann", "Ann", None), User("bob", "", None)] == list(directory.values())

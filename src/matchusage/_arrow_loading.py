@@ -14,9 +14,9 @@ same matches.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime, tzinfo
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +50,7 @@ _BLOCK_BYTES = 8 << 20
 _DAY_SECONDS = 86_400
 _DAY_US = _DAY_SECONDS * 1_000_000
 
+T = TypeVar("T")
 Ints = npt.NDArray[np.int64]
 Parser = Callable[[str], "datetime | None"]
 
@@ -86,12 +87,7 @@ def read_csv_matches(
             bad cell), for the cells not in the common form
             ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±HH:MM)``.
     """
-    try:
-        return _matches(stream, known, parse_instant)
-    except _Declined:
-        return None
-    finally:
-        _release_text()
+    return unless_declined(_matches, stream, known, parse_instant)
 
 
 def read_csv_records(stream: IO[bytes], optional: tuple[str, ...]) -> list[pa.StringArray] | None:
@@ -100,31 +96,38 @@ def read_csv_records(stream: IO[bytes], optional: tuple[str, ...]) -> list[pa.St
     Columns: ``id`` (stripped, not empty, unique) and the *optional* ones, as
     written (``None`` for a column the file does not have).
     """
-    try:
-        return _records(stream, optional)
-    except _Declined:
-        return None
-    finally:
-        _release_text()
+    return unless_declined(_records, stream, optional)
 
 
 def _records(stream: IO[bytes], optional: tuple[str, ...]) -> list[pa.StringArray]:
     chunks: dict[str, list[pa.StringArray]] = {name: [] for name in ("id", *optional)}
     for text in _blocks(stream, ("id",), optional):
-        chunks["id"].append(_filled(_strip(text["id"])))
+        chunks["id"].append(text["id"])
         for name in optional:
             if name in text:
                 chunks[name].append(text[name])
-    ids = pa.chunked_array(chunks.pop("id")).combine_chunks()
-    if not _distinct(ids):
+    return _unique_ids(chunks.pop("id"), [chunks[name] for name in optional])
+
+
+def _unique_ids(
+    ids: list[pa.StringArray], texts: list[list[pa.StringArray]]
+) -> list[pa.StringArray]:
+    """The blocks of ids (stripped, not empty, unique) and of texts (None if none), joined."""
+    column = pa.chunked_array([_filled(_strip(block)) for block in ids]).combine_chunks()
+    if not _distinct(column):
         raise _Declined
-    texts = [chunks.pop(name) for name in optional]
-    return [ids, *(pa.chunked_array(text).combine_chunks() if text else None for text in texts)]
+    return [column, *(pa.chunked_array(text).combine_chunks() if text else None for text in texts)]
 
 
-def _release_text() -> None:
-    """Give the memory of the parsed text back to the system (Arrow's allocator keeps it)."""
-    pa.default_memory_pool().release_unused()
+def unless_declined(read: Callable[..., T], *args: Any) -> T | None:
+    """``read(*args)``, or ``None`` if it declined; the parsed text's memory is given back."""
+    try:
+        return read(*args)
+    except _Declined:
+        return None
+    finally:
+        # Arrow's allocator keeps the memory it frees: give it back to the system.
+        pa.default_memory_pool().release_unused()
 
 
 def _blocks(
@@ -181,9 +184,26 @@ def _plain(data: bytes) -> bytes:
 
 
 def _matches(stream: IO[bytes], known: Collection[str] | None, parse_instant: Parser) -> MatchTable:
+    blocks = (
+        (text, _participants(text["participants"], len(text["id"])))
+        for text in _blocks(stream, _COLUMNS, ("ended_at",))
+    )
+    return _match_table(blocks, known, parse_instant)
+
+
+Participants = tuple[Ints, pa.StringArray, Any]
+"""Participant rows: match row, user id, role code (None if no row has a role)."""
+
+
+def _match_table(
+    blocks: Iterable[tuple[dict[str, pa.StringArray], Participants]],
+    known: Collection[str] | None,
+    parse_instant: Parser,
+) -> MatchTable:
+    """The matches of blocks of columns (``ended_at`` may be absent), every rule checked."""
     ids, programs, users, starts, ends, parents, roles = [], [], [], [], [], [], []
     rows = 0
-    for text in _blocks(stream, _COLUMNS, ("ended_at",)):
+    for text, (parent, user, role) in blocks:
         size = len(text["id"])
         ids.append(_filled(_strip(text["id"])))
         programs.append(_filled(_strip(text["program_id"])))
@@ -195,7 +215,6 @@ def _matches(stream: IO[bytes], known: Collection[str] | None, parse_instant: Pa
             end = _instants(ended, parse_instant, ongoing_if_empty=True)
         if (end[0] < start[0]).any():
             raise _Declined
-        parent, user, role = _participants(text["participants"], size)
         starts.append(start)
         ends.append(end)
         parents.append(parent + rows)
@@ -401,14 +420,17 @@ def _substrings(column: pa.StringArray, first: Ints, stop: Ints) -> pa.StringArr
     return pieces.take(_arrow(np.arange(0, 2 * len(first), 2)))
 
 
-def _spaced_participants(column: pa.StringArray, matches: int) -> tuple[Ints, pa.StringArray, Any]:
+def _spaced_participants(column: pa.StringArray, matches: int) -> Participants:
     """`_participants` of any column, with Arrow's string functions."""
     items = pc.split_pattern(column, ";")
     parent = _numpy(pc.list_parent_indices(items)).astype(np.int64)
     item = _strip(pc.list_flatten(items))
     keep = pc.not_equal(item, _EMPTY)
-    item = pc.filter(item, keep)
-    parent = parent[_mask(keep)]
+    return _items(pc.filter(item, keep), parent[_mask(keep)], matches)
+
+
+def _items(item: pa.StringArray, parent: Ints, matches: int) -> Participants:
+    """Participants of stripped, non-blank items ``user[:role]`` of the match rows *parent*."""
     if not np.bincount(parent, minlength=matches).all():
         raise _Declined  # a match without participants
     colon = _numpy(pc.find_substring(item, ":"))
@@ -418,18 +440,22 @@ def _spaced_participants(column: pa.StringArray, matches: int) -> tuple[Ints, pa
     if with_role.size:
         parts = pc.split_pattern(item, ":", max_splits=1)
         user = pc.list_element(parts, _ZERO)
-        raw = pc.list_element(parts.take(_arrow(with_role)), _ONE)  # after the first ":"
-        codes = np.full(len(item), MatchTable.NO_ROLE, dtype=np.int8)
-        given = _mask(pc.not_equal(raw, _EMPTY))
-        names = _strip(raw)
-        found = np.full(len(raw), -1, dtype=np.int8)
-        for code, name in enumerate(_ROLE_NAMES):
-            found[_mask(pc.equal(names, name))] = code
-        if (given & (found < 0)).any():
-            raise _Declined  # an unknown role
-        codes[with_role[given]] = found[given]
-        roles = codes
+        roles = np.full(len(item), MatchTable.NO_ROLE, dtype=np.int8)
+        # after the first ":"
+        roles[with_role] = _role_names(pc.list_element(parts.take(_arrow(with_role)), _ONE))
     return parent, _filled(_strip(user)), roles
+
+
+def _role_names(raw: pa.StringArray) -> npt.NDArray[np.int8]:
+    """Role codes of role names as written: stripped, none if empty (declined if unknown)."""
+    given = _mask(pc.not_equal(raw, _EMPTY))
+    names = _strip(raw)
+    found = np.full(len(raw), -1, dtype=np.int8)
+    for code, name in enumerate(_ROLE_NAMES):
+        found[_mask(pc.equal(names, name))] = code
+    if (given & (found < 0)).any():
+        raise _Declined  # an unknown role
+    return np.where(given, found, MatchTable.NO_ROLE).astype(np.int8)
 
 
 def _repeats(parent: Ints, user: Ints) -> bool:

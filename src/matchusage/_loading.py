@@ -363,10 +363,13 @@ def load_users(source: Source, *, format: str | None = None) -> list[User]:
 def read_users(source: Source, *, format: str | None = None) -> Mapping[str, User]:
     """The users of a file by id: from columns when the fast path read it (see `read_matches`)."""
     file = _File(source, format)
-    if file.format == "csv" and not file.errors and fast_loading_available():
-        from ._arrow_loading import read_csv_records
+    if not file.errors and fast_loading_available():
+        if file.format == "csv":
+            from ._arrow_loading import read_csv_records as read_records
+        else:
+            from ._arrow_jsonl import read_jsonl_records as read_records
 
-        found = _read_binary(file, lambda stream: read_csv_records(stream, ("name", "email")))
+        found = _read_binary(file, lambda stream: read_records(stream, ("name", "email")))
         if found is not None:
             return UserDirectory(*found)
 
@@ -466,16 +469,19 @@ def read_matches(
 ) -> MatchTable | list[Match]:
     """The matches of a file: as columns when the fast path read it, else as objects.
 
-    The fast path (pyarrow and numpy installed, a CSV file) checks whole
+    The fast path (pyarrow and numpy installed, a CSV or JSON Lines file) checks whole
     columns; when it cannot vouch for every line, the row-by-row loader reads
     the file and names every bad line.
     """
     file = _File(source, format)
     known = None if program_ids is None else frozenset(program_ids)
-    if file.format == "csv" and not file.errors and fast_loading_available():
-        from ._arrow_loading import read_csv_matches
+    if not file.errors and fast_loading_available():
+        if file.format == "csv":
+            from ._arrow_loading import read_csv_matches as read
+        else:
+            from ._arrow_jsonl import read_jsonl_matches as read
 
-        table = _read_binary(file, lambda stream: read_csv_matches(stream, known, _instant_or_none))
+        table = _read_binary(file, lambda stream: read(stream, known, _instant_or_none))
         if table is not None:
             return table
     return _match_objects(file, known)
