@@ -333,7 +333,12 @@ def _same_snapshot(connection: sa.Connection) -> sa.Connection | None:
     snapshot = connection.execute(sa.select(sa.func.pg_export_snapshot())).scalar_one()
     if not re.fullmatch(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?", snapshot):
         return None
-    other = connection.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    try:
+        other = connection.engine.connect()
+    except sa.exc.TimeoutError:
+        # Another thread took the spare connection since the look above: one statement then.
+        return None
+    other = other.execution_options(isolation_level="REPEATABLE READ")
     try:
         # The first statement of its transaction; the snapshot's name is checked above.
         other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
