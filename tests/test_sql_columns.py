@@ -251,17 +251,17 @@ def test_a_large_table_is_read_in_two_halves_at_one_snapshot(
     )
 
 
-def test_without_a_spare_connection_one_statement_reads_it_all(
+def _read_through_a_pool_of_one(
     postgresql_url: str, postgresql_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A pool of one connection: no waiting for the connection the batch itself holds."""
+    """Columns read through a pool of one connection: one statement, the database's counts."""
     with postgresql_engine.connect() as connection:
         schema = connection.exec_driver_sql("SHOW search_path").scalar_one()
     engine = sa.create_engine(
         postgresql_url,
         pool_size=1,
         max_overflow=0,
-        pool_timeout=5,
+        pool_timeout=0.5,
         connect_args={"options": f"-csearch_path={schema}"},
     )
     repository = SQLRepository(engine)
@@ -277,35 +277,21 @@ def test_without_a_spare_connection_one_statement_reads_it_all(
     assert report == repository.count_closed_periods(before=now, count=6, method="database")
     assert 1 == len({connection for connection, statement in seen if "string_agg" in statement})
     engine.dispose()
+
+
+def test_without_a_spare_connection_one_statement_reads_it_all(
+    postgresql_url: str, postgresql_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool of one connection: no waiting for the connection the batch itself holds."""
+    _read_through_a_pool_of_one(postgresql_url, postgresql_engine, monkeypatch)
 
 
 def test_a_spare_connection_taken_meanwhile_leaves_one_statement_reading_it_all(
     postgresql_url: str, postgresql_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The pool looked spare, but its connection went to another thread: no failure."""
-    with postgresql_engine.connect() as connection:
-        schema = connection.exec_driver_sql("SHOW search_path").scalar_one()
-    engine = sa.create_engine(
-        postgresql_url,
-        pool_size=1,
-        max_overflow=0,
-        pool_timeout=0.2,
-        connect_args={"options": f"-csearch_path={schema}"},
-    )
-    repository = SQLRepository(engine)
-    repository.create_schema()
-    repository.add(*_many_matches(300))
-    with engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE")
-    monkeypatch.setattr(_columns, "_SPLIT_PAGES", 1)
     monkeypatch.setattr(sa.pool.QueuePool, "checkedin", lambda pool: 1)
-    seen, stop = _statements(engine)
-    now = T0 + 40 * DAY
-    report = repository.count_closed_periods(before=now, count=6, method="columns")
-    stop()
-    assert report == repository.count_closed_periods(before=now, count=6, method="database")
-    assert 1 == len({connection for connection, statement in seen if "string_agg" in statement})
-    engine.dispose()
+    _read_through_a_pool_of_one(postgresql_url, postgresql_engine, monkeypatch)
 
 
 def test_the_tables_are_read_whole_only_for_a_large_share_of_the_matches(
