@@ -686,11 +686,34 @@ _JSON_ODDITIES = st.sampled_from(
         "blank line",
         "two objects",
         "spaces",
+        "lone carriage return",
+        "form feed line",
         "bom",
         "no final newline",
         "odd participant",
     ]
 )
+
+
+# How good lines are laid out: line ends, blanks around each object, blank lines.
+_JSON_LAYOUTS = st.fixed_dictionaries(
+    {
+        "end": st.sampled_from(["\n", "\r\n"]),
+        "pad": st.sampled_from(["", " ", "\t ", "  "]),
+        "blank lines": st.lists(
+            st.tuples(st.integers(0, 8), st.sampled_from(["", " ", "\t", " \t  "])), max_size=3
+        ),
+    }
+)
+
+
+def _laid_out(lines: list[str], layout: dict[str, Any]) -> str:
+    """The text of *lines* as *layout* says, each line ended."""
+    pad = layout["pad"]
+    lines = [pad + line + pad for line in lines]
+    for where, blank in layout["blank lines"]:
+        lines.insert(min(where, len(lines)), blank)
+    return "".join(line + layout["end"] for line in lines)
 
 
 def _json_people(items: list[str], form: str) -> object:
@@ -716,9 +739,15 @@ def _json_people(items: list[str], form: str) -> object:
     st.booleans(),
     _JSON_ODDITIES,
     st.sampled_from([1, 60, 8 << 20]),
+    _JSON_LAYOUTS,
 )
 def test_the_fast_path_loads_json_lines_as_the_row_by_row_loader_does(
-    rows: list[dict[str, Any]], form: str, check_programs: bool, odd: str | None, block: int
+    rows: list[dict[str, Any]],
+    form: str,
+    check_programs: bool,
+    odd: str | None,
+    block: int,
+    layout: dict[str, Any],
 ) -> None:
     """JSON Lines: same matches (instants, offsets, roles) or the same errors, whichever path."""
     records: list[dict[str, object]] = []
@@ -735,7 +764,11 @@ def test_the_fast_path_loads_json_lines_as_the_row_by_row_loader_does(
         lines.insert(len(lines) // 2, "")
     if odd == "spaces":
         lines = [json.dumps(record) for record in records]
-    text = "".join(line + "\n" for line in lines)
+    if len(lines) > 1 and odd == "lone carriage return":  # two lines for the row-by-row loader
+        lines[0] += "\r" + lines.pop()
+    if odd == "form feed line":  # blank for the row-by-row loader
+        lines.insert(len(lines) // 2, "\f")
+    text = _laid_out(lines, layout)
     text = "\ufeff" + text if odd == "bom" else text
     text = text.rstrip("\n") if odd == "no final newline" else text
     _assert_both_paths_load_the_same("matches.jsonl", text, block, check_programs)
@@ -759,6 +792,14 @@ def _make_odd(record: dict[str, object], odd: str) -> None:
         )
 
 
+# A line of JSON Lines ("{}" for its text), with blank lines and blanks around it or not.
+_LINE_LAYOUTS = pytest.mark.parametrize(
+    "layout",
+    ["{}\n", "\n {}\t\n  \n", "{}\r\n", "\r\n\t{} \r\n \r\n"],
+    ids=["plain", "blank-lines-and-padding", "crlf", "crlf-blank-lines-and-padding"],
+)
+
+
 @pytest.mark.parametrize(
     "participants",
     [
@@ -768,15 +809,20 @@ def _make_odd(record: dict[str, object], odd: str) -> None:
         '[{"user_id": "ann", "role": "mentor"}, {"user_id": "bob"}]',
     ],
 )
-def test_good_json_lines_files_are_read_as_columns(tmp_path: Path, participants: str) -> None:
+@_LINE_LAYOUTS
+def test_good_json_lines_files_are_read_as_columns(
+    tmp_path: Path, participants: str, layout: str
+) -> None:
     pytest.importorskip("pyarrow")
     path = tmp_path / "matches.jsonl"
-    path.write_text(
+    path.write_bytes(
         "".join(
-            f'{{"id": "m{n}", "program_id": "p1", "participants": {participants}, '
-            f'"started_at": "2024-01-0{n + 1}T09:00:00+01:00", "ended_at": null}}\n'
+            layout.format(
+                f'{{"id": "m{n}", "program_id": "p1", "participants": {participants}, '
+                f'"started_at": "2024-01-0{n + 1}T09:00:00+01:00", "ended_at": null}}'
+            )
             for n in range(3)
-        )
+        ).encode()
     )
     table = loading.read_matches(path)
     assert isinstance(table, MatchTable)
@@ -786,17 +832,31 @@ def test_good_json_lines_files_are_read_as_columns(tmp_path: Path, participants:
         assert {"ann": Role.MENTOR} == dict(load_matches(path)[0].roles)
 
 
+@_LINE_LAYOUTS
+def test_two_objects_on_a_line_are_an_error_whatever_the_layout(layout: str) -> None:
+    record = {"program_id": "p1", "participants": "ann", "started_at": "2024-01-01T09:00:00Z"}
+    lines = [json.dumps({"id": f"m{n}", **record}) for n in range(3)]
+    text = "".join(layout.format(line) for line in (lines[0] + lines[1], lines[2]))
+    fast, slow = _by_both_paths(
+        "matches.jsonl", text, 8 << 20, lambda path: _outcome(lambda: load_matches(path))
+    )
+    assert fast == slow
+    assert "must be one JSON object per line" in str(slow)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(st.fixed_dictionaries(_PLAIN_CELLS), min_size=1, max_size=8),
     st.sampled_from(["text", "ids", "objects"]),
     st.sampled_from([1, 60, 8 << 20]),
     st.sampled_from([None, "spaces", "bom", "no final newline", "null ended_at", "escapes"]),
+    _JSON_LAYOUTS,
 )
 def test_good_json_lines_files_load_the_same_by_columns_and_row_by_row(
-    rows: list[dict[str, str]], form: str, block: int, style: str | None
+    rows: list[dict[str, str]], form: str, block: int, style: str | None, layout: dict[str, Any]
 ) -> None:
-    """Good files in any form the fast path reads: read as columns, the same matches."""
+    """Good files in any form and layout (blank lines, CRLF, blanks around objects) the fast
+    path reads: read as columns, the same matches."""
     records = [
         dict(row, id=f"m{n}", participants=_json_people(row["participants"].split(";"), form))
         for n, row in enumerate(rows)
@@ -807,7 +867,7 @@ def test_good_json_lines_files_load_the_same_by_columns_and_row_by_row(
         records[-1]["id"] = "m\u00e9\U0001f600"
     compact = style not in ("spaces", "escapes")
     lines = [json.dumps(r, separators=(",", ":") if compact else None) for r in records]
-    text = "".join(line + "\n" for line in lines)
+    text = _laid_out(lines, layout)
     text = "\ufeff" + text if style == "bom" else text
     text = text.rstrip("\n") if style == "no final newline" else text
     fast, slow = _by_both_paths(
@@ -837,11 +897,12 @@ def test_good_json_lines_files_load_the_same_by_columns_and_row_by_row(
         max_size=5,
     ),
     st.sampled_from([1, 60, 8 << 20]),
+    _JSON_LAYOUTS,
 )
 def test_json_lines_users_load_the_same_by_columns_and_row_by_row(
-    rows: list[dict[str, object]], block: int
+    rows: list[dict[str, object]], block: int, layout: dict[str, Any]
 ) -> None:
-    text = "".join(json.dumps(row) + "\n" for row in rows)
+    text = _laid_out([json.dumps(row) for row in rows], layout)
     fast, slow = _by_both_paths("users.jsonl", text, block, _users)
     assert slow == fast
 
@@ -849,7 +910,7 @@ def test_json_lines_users_load_the_same_by_columns_and_row_by_row(
 def test_good_json_lines_users_are_read_as_columns(tmp_path: Path) -> None:
     pytest.importorskip("pyarrow")
     path = tmp_path / "users.jsonl"
-    path.write_text('{"id": "ann", "name": "Ann", "email": null}\n{"id": " bob "}\n')
+    path.write_bytes(b'{"id": "ann", "name": "Ann", "email": null}\r\n \r\n\t{"id": " bob "} \r\n')
     directory = loading.read_users(path)
     assert isinstance(directory, loading.UserDirectory)
     assert [User("ann", "Ann", None), User("bob", "", None)] == list(directory.values())

@@ -3,8 +3,8 @@
 Imported only when a JSON Lines matches or users file is loaded and pyarrow
 is installed. Blocks of whole lines are parsed by Arrow's JSON reader into
 columns, which go through the CSV fast path's checks. Like it, this path
-only ever *accepts*: a line it cannot vouch for (a blank line, a line that
-is not exactly one object, an unexpected key or type, a participants form
+only ever *accepts*: a line it cannot vouch for (a line that is not blank
+or exactly one object, an unexpected key or type, a participants form
 it does not read) makes it return ``None``, and the row-by-row loader reads
 the file and names every bad line.
 """
@@ -15,12 +15,14 @@ from collections.abc import Collection, Iterator
 from typing import IO
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from ._arrow_loading import (
     _EMPTY,
+    Ints,
     Parser,
     Participants,
     _Declined,
@@ -40,7 +42,8 @@ _TEXT = ("id", "program_id", "started_at", "ended_at")
 _REQUIRED = ("id", "program_id", "participants", "started_at")
 # Lines are parsed a block at a time, so that one block's text is in memory at once.
 _BLOCK_BYTES = 8 << 20
-_NEWLINE, _OPEN, _CLOSE = ord("\n"), ord("{"), ord("}")
+_NEWLINE, _RETURN, _TAB, _SPACE = ord("\n"), ord("\r"), ord("\t"), ord(" ")
+_OPEN, _CLOSE = ord("{"), ord("}")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -112,6 +115,8 @@ def _lines(
             raise _Declined from None
         if not set(table.column_names) <= {*text, other} or not _one_object_per_line(block, table):
             raise _Declined
+        if not table.num_rows:
+            continue  # only blank lines
         rows += table.num_rows
         yield {name: table.column(name).combine_chunks() for name in table.column_names}
     if not rows:
@@ -119,22 +124,51 @@ def _lines(
 
 
 def _one_object_per_line(block: bytes, table: pa.Table) -> bool:
-    """Whether each line of *block* is one object, as the row-by-row loader reads lines.
+    """Whether each line of *block* is blank or one object, as the row-by-row loader reads lines.
 
-    Every line starts with ``{`` and ends with ``}``, so an object cannot span
-    lines (after a ``}`` within an object comes ``,``, ``]`` or ``}``), and
-    there are as many objects as lines. No other control bytes (a ``\\r``
-    also ends a line for the row-by-row loader; blank lines are declined).
+    Blank lines (only spaces, tabs and a ``\\r`` before the ``\\n``) are skipped by
+    both. Every other line starts with ``{`` and ends with ``}``, give or take those
+    blanks, so an object cannot span lines (after a ``}`` within an object comes ``,``,
+    ``]`` or ``}``), and there are as many objects as such lines. No other control
+    bytes: a ``\\r`` not before a ``\\n`` also ends a line for the row-by-row loader
+    (Arrow declines raw control bytes within strings).
     """
     data = np.frombuffer(block, dtype=np.uint8)
     ends = np.flatnonzero(data == _NEWLINE)
+    returns = np.flatnonzero(data == _RETURN)
+    tabs = np.count_nonzero(data == _TAB)
+    if np.count_nonzero(data < 0x20) != len(ends) + len(returns) + tabs:
+        return False
+    if len(returns) and not (data[returns + 1] == _NEWLINE).all():
+        return False  # the block ends with "\n", so a "\r" is never its last byte
+    starts = np.append(0, ends[:-1] + 1)
+    if (data[starts] == _OPEN).all() and (data[ends - 1] == _CLOSE).all():
+        return bool(len(ends) == table.num_rows)  # the usual case: no blanks around the objects
+    first, last = _solid_bytes(data, starts, ends)
+    filled = last >= first
     return bool(
-        len(ends) == table.num_rows
-        and data[0] == _OPEN
-        and (data[ends[:-1] + 1] == _OPEN).all()
-        and (data[ends - 1] == _CLOSE).all()
-        and np.count_nonzero(data < 0x20) == len(ends)
+        np.count_nonzero(filled) == table.num_rows
+        and (data[first[filled]] == _OPEN).all()
+        and (data[last[filled]] == _CLOSE).all()
     )
+
+
+def _solid_bytes(data: npt.NDArray[np.uint8], starts: Ints, ends: Ints) -> tuple[Ints, Ints]:
+    """The first and last byte of each line (*starts* to the ``\\n`` at *ends*) that is
+    not a blank (space, tab, line end); last < first for a blank line.
+
+    A line's solid bytes lie between the run of blanks that holds its ``\\n``
+    and the run, if any, at its start.
+    """
+    blank = np.flatnonzero(data <= _SPACE)  # the only control bytes left: \n, \r, \t
+    run_starts = np.empty(len(blank), dtype=bool)
+    run_starts[0], run_starts[1:] = True, np.diff(blank) != 1
+    run = np.cumsum(run_starts) - 1
+    first_of_run, last_of_run = blank[run_starts], blank[np.append(run_starts[1:], True)]
+    last = first_of_run[run[np.searchsorted(blank, ends)]] - 1
+    at_start = np.searchsorted(blank, starts)  # in range: each line's "\n" is a blank
+    first = np.where(blank[at_start] == starts, last_of_run[run[at_start]] + 1, starts)
+    return first, last
 
 
 def _people(column: pa.Array, matches: int) -> Participants:
