@@ -364,6 +364,22 @@ def measure(
     return results
 
 
+def throwaway_postgresql(stack: ExitStack) -> str:
+    """The URL of the test suite's throwaway cluster, stopped when *stack* closes.
+
+    It runs the server as 'postgres' when root; without server binaries the
+    benchmark exits, asking for ``--postgresql URL``.
+    """
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+    import _postgresql
+
+    binaries = _postgresql.server_binaries()
+    if binaries is None:
+        sys.exit("PostgreSQL server binaries not found; pass --postgresql URL")
+    url: str = stack.enter_context(_postgresql.cluster(binaries))
+    return url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--matches", type=int, default=1_000_000)
@@ -381,14 +397,7 @@ def main() -> None:
             sqlite.dispose()
         url = options.postgresql
         if url is None and not options.skip_postgresql:
-            # The test suite's throwaway cluster (runs the server as 'postgres' when root).
-            sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-            import _postgresql
-
-            binaries = _postgresql.server_binaries()
-            if binaries is None:
-                sys.exit("PostgreSQL server binaries not found; pass --postgresql URL")
-            url = stack.enter_context(_postgresql.cluster(binaries))
+            url = throwaway_postgresql(stack)
         if url is not None:
             postgresql = sa.create_engine(url)
             results += measure("PostgreSQL", postgresql, options.matches, options.repeat, url)

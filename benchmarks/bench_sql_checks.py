@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from collections.abc import Callable
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from bench_sql import NOW, ServerClock, load
+from bench_sql import NOW, ServerClock, load, throwaway_postgresql
 from matchusage.sql import MatchTable, SchemaMapping, SQLRepository
 
 Work = Callable[[SQLRepository], Any]
@@ -71,10 +69,7 @@ def main() -> None:
     with ExitStack() as stack:
         url = options.postgresql
         if url is None:
-            sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-            import _postgresql
-
-            url = stack.enter_context(_postgresql.cluster(_postgresql.require_server_binaries()))
+            url = throwaway_postgresql(stack)
         engine = sa.create_engine(url)
         stack.callback(engine.dispose)
         own = SQLRepository(engine)
